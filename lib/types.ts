@@ -224,6 +224,8 @@ export interface TaskResult {
   error?: string;
   durationMs: number;
   handler?: boolean;
+  /** failed, but the task had ignoreErrors: counted as ok (Ansible's `ignored`) */
+  ignored?: boolean;
 }
 
 export type RunEvent =
@@ -234,6 +236,8 @@ export type RunEvent =
   | { type: 'task:end'; result: TaskResult }
   | { type: 'host:end'; play: string; host: string; failed: boolean; unreachable: boolean }
   | { type: 'play:end'; play: string }
+  /** a serial batch failed beyond maxFailPercentage: `hosts` (the later batches) are not run */
+  | { type: 'play:stopped'; play: string; reason: string; hosts: string[] }
   | { type: 'log'; host: string; line: string };
 
 export interface HostStats {

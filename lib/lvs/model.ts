@@ -1,0 +1,209 @@
+// The cluster model: a pure function from the inventory (groups + host vars) to everything the
+// roles render — VRRP instances with their VRIDs and priorities, virtual services with their real
+// servers and checks. Building it IS the validation: every refusal is thrown from here, before
+// any host is touched (Role.validate calls it with the inventory; the roles call it again, with
+// the same data, to build their tasks).
+import { ConfigError } from '../types.ts';
+import { cidrContains, hostAddresses } from './ip.ts';
+import { activeActiveLayout, activeActiveVipCount, derivedVrids, standbyLayout, type InstanceLayout } from './layout.ts';
+import { parseVars, refuse, type Where } from './refuse.ts';
+import {
+  CLUSTER_KEYS,
+  PROFILE_VRRP,
+  clusterVarsSchema,
+  hostVarsSchema,
+  show,
+  type CheckVars,
+  type ClusterVars,
+  type HostVars,
+  type LbAlgo,
+  type LbKind,
+} from './schema.ts';
+import { checkRealServers, checkServices, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
+
+export interface ClusterInput {
+  /** the inventory file, for error messages */
+  file: string;
+  /** group → member hosts, in inventory order */
+  groups: Record<string, string[]>;
+  /** host → its merged vars */
+  hostvars: Record<string, Record<string, unknown>>;
+}
+
+export interface RealServer {
+  name: string;
+  ip: string;
+  weight: number;
+}
+
+export interface VirtualService {
+  vip: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  lbAlgo: LbAlgo;
+  lbKind: LbKind;
+  persistenceTimeout?: number;
+  check: CheckVars;
+  realServers: RealServer[];
+}
+
+export interface VrrpInstance {
+  /** VI_1, VI_2 … — short: lvs_sync_daemon refuses instance names of 16 characters or more */
+  name: string;
+  vrid: number;
+  vip: string;
+  /** director → priority */
+  priorities: Record<string, number>;
+}
+
+export interface ClusterModel {
+  file: string;
+  lanCidr: string;
+  directors: string[];
+  realservers: RealServer[];
+  clients: string[];
+  vips: string[];
+  activeActive: boolean;
+  vrrp: { version: 2 | 3; advertInt: number; authPass?: string; preempt: boolean };
+  instances: VrrpInstance[];
+  /** one per VIP × lvs_services entry */
+  services: VirtualService[];
+  kinds: LbKind[];
+  algos: LbAlgo[];
+  scriptUser: string;
+  /** the instance whose MASTER runs the IPVS sync master daemon (the others run the backup one) */
+  syncInstance?: string;
+  /** NAT: the address the real servers route through, held by the MASTER with the VIPs */
+  natGateway?: string;
+  /** NAT: the routes the real servers send through natGateway */
+  natRoutes: string[];
+  /** per-host vars, parsed */
+  hosts: Record<string, HostVars>;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+export function buildCluster(input: ClusterInput): ClusterModel {
+  const { file, groups, hostvars } = input;
+  const at: Where = { file };
+  const directors = groups.directors ?? [];
+  const realserverNames = groups.realservers ?? [];
+  const clients = groups.clients ?? [];
+  if (!directors.length) throw new ConfigError('group `directors` is empty or missing: the cluster needs at least one director', file);
+  for (const h of directors) {
+    if (realserverNames.includes(h)) {
+      refuse({ file, host: h }, 'groups', ['directors', 'realservers'], 'a host that is both director and real server (the co-located layout) is not supported yet: put the director and the real server on different hosts');
+    }
+  }
+
+  // Cluster vars are read from the first director; the others must agree (set them in all.vars).
+  const raw = hostvars[directors[0]] ?? {};
+  for (const d of directors.slice(1)) {
+    for (const k of CLUSTER_KEYS) {
+      const mine = hostvars[d]?.[k];
+      if (!same(mine, raw[k])) {
+        refuse({ file, host: d }, k, mine, `differs from ${directors[0]}'s ${show(raw[k])}: cluster vars must be equal on every director (set them in all.vars)`);
+      }
+    }
+  }
+  const cv: ClusterVars = parseVars(clusterVarsSchema, raw, at);
+  const hosts: Record<string, HostVars> = {};
+  for (const h of new Set([...directors, ...realserverNames, ...clients])) hosts[h] = parseVars(hostVarsSchema, hostvars[h] ?? {}, { file, host: h });
+
+  const profile = PROFILE_VRRP[cv.lvs_profile];
+  const version = cv.lvs_vrrp_version ?? profile.version;
+  const advertInt = cv.lvs_advert_int ?? profile.advertInt;
+  checkVrrp(at, cv, version, advertInt);
+
+  const vips = resolveVips(at, cv, directors.length);
+  checkVips(at, cv, vips, hosts);
+
+  let layout: InstanceLayout[];
+  if (cv.lvs_active_active) {
+    for (const d of directors) {
+      if (hosts[d].lvs_priority !== undefined) {
+        refuse({ file, host: d }, 'lvs_priority', hosts[d].lvs_priority, 'lvs_active_active derives every priority from the order of the directors; remove lvs_priority');
+      }
+    }
+    layout = activeActiveLayout(directors, vips);
+  } else {
+    layout = standbyLayout(directors, vips, Object.fromEntries(directors.map((d) => [d, hosts[d].lvs_priority])));
+  }
+  checkPriorities(at, layout, hosts, cv.lvs_active_active);
+
+  const vrids = cv.lvs_vrids ?? derivedVrids(layout.length);
+  checkVrids(at, vrids, layout.length, cv.lvs_vrids !== undefined);
+  const instances: VrrpInstance[] = layout.map((l, i) => ({ name: `VI_${i + 1}`, vrid: vrids[i], vip: l.vip, priorities: l.priorities }));
+
+  const realservers: RealServer[] = realserverNames.map((name) => ({ name, ip: hosts[name].lan_ip ?? '', weight: hosts[name].lvs_weight }));
+  checkRealServers(at, cv, realservers, hosts);
+  checkServices(at, cv, realservers, hosts);
+
+  const services: VirtualService[] = vips.flatMap((vip) =>
+    cv.lvs_services.map((s) => ({
+      vip,
+      port: s.port,
+      protocol: s.protocol,
+      lbAlgo: s.lb_algo,
+      lbKind: s.lb_kind,
+      persistenceTimeout: s.persistence_timeout,
+      check: s.check,
+      realServers: realservers,
+    })),
+  );
+  const kinds = [...new Set(cv.lvs_services.map((s) => s.lb_kind))];
+  const natRoutes =
+    cv.lvs_nat_routes ??
+    // The client on the LAN is on-link for the real servers: without a host route through the
+    // gateway their replies would bypass the director and reach the client from the wrong address.
+    ['default', ...clients.map((c) => hosts[c].lan_ip).filter((ip): ip is string => !!ip && cidrContains(cv.lan_cidr, ip)).map((ip) => `${ip}/32`)];
+
+  return {
+    file,
+    lanCidr: cv.lan_cidr,
+    directors,
+    realservers,
+    clients,
+    vips,
+    activeActive: cv.lvs_active_active,
+    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt },
+    instances,
+    services,
+    kinds,
+    algos: [...new Set(cv.lvs_services.map((s) => s.lb_algo))],
+    scriptUser: cv.lvs_script_user,
+    // keepalived (2.2.x) runs one IPVS sync daemon pair, following ONE instance: its MASTER sends,
+    // every other director receives. With active-active only the connections of that instance's
+    // MASTER are synchronised; a failover of the other directors' VIPs drops open connections.
+    syncInstance: cv.lvs_sync_daemon ? instances[0].name : undefined,
+    natGateway: kinds.includes('NAT') ? cv.lvs_nat_gateway : undefined,
+    natRoutes: kinds.includes('NAT') ? natRoutes : [],
+    hosts,
+  };
+}
+
+/**
+ * The VIPs. Standby layout: lvs_vips as given. Active-active over N directors needs N·(N−1):
+ * lvs_vips when it holds exactly that many (explicit addresses win), otherwise the first N·(N−1)
+ * host addresses of lvs_vip_pool; anything else is refused.
+ */
+function resolveVips(at: Where, cv: ClusterVars, directors: number): string[] {
+  if (!cv.lvs_active_active) {
+    if (!cv.lvs_vips?.length) refuse(at, 'lvs_vips', cv.lvs_vips, 'the cluster needs at least one VIP');
+    return cv.lvs_vips;
+  }
+  if (directors < 2) refuse(at, 'lvs_active_active', true, `needs at least 2 directors, the group directors has ${directors}`);
+  const need = activeActiveVipCount(directors);
+  if (cv.lvs_vips?.length === need) return cv.lvs_vips;
+  if (cv.lvs_vip_pool) {
+    const pool = hostAddresses(cv.lvs_vip_pool, need);
+    if (pool.length < need) refuse(at, 'lvs_vip_pool', cv.lvs_vip_pool, `holds ${pool.length} host addresses; active-active over ${directors} directors needs ${need}`);
+    return pool;
+  }
+  return refuse(
+    at,
+    'lvs_vips',
+    cv.lvs_vips,
+    `active-active over ${directors} directors needs ${need} VIPs (one per ordered pair of directors): list exactly ${need} in lvs_vips, or give lvs_vip_pool a CIDR to take them from`,
+  );
+}

@@ -1,0 +1,113 @@
+// The cluster vars as the inventory writes them (all.vars / host vars), checked with zod.
+// Only shapes and ranges live here; relations between values (subnets, VRIDs, priorities…)
+// are checked in validate.ts. Values that depend on other values (the VRRP version and advert
+// interval follow lvs_profile, VRIDs and priorities follow the layout) are optional here and
+// resolved in model.ts, so that "not set" stays distinguishable from "set to the default".
+import { z } from 'zod';
+import { isCidr, isIPv4 } from './ip.ts';
+
+export const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
+export const LB_KINDS = ['DR', 'NAT', 'TUN'] as const;
+export const CHECK_TYPES = ['TCP_CHECK', 'HTTP_GET'] as const;
+export const PROFILES = ['default', 'fast'] as const;
+
+export type LbAlgo = (typeof LB_ALGOS)[number];
+export type LbKind = (typeof LB_KINDS)[number];
+
+/** What each profile sets when lvs_vrrp_version / lvs_advert_int are not given. */
+export const PROFILE_VRRP: Record<(typeof PROFILES)[number], { version: 2 | 3; advertInt: number }> = {
+  default: { version: 2, advertInt: 1 },
+  // VRRPv3 counts the interval in centiseconds: a backup takes over after 3 × 0.1 s + skew.
+  fast: { version: 3, advertInt: 0.1 },
+};
+
+// Extra vars (-e key=value) arrive as strings: accept "80" for 80 and "true" for true.
+const num = (inner: z.ZodNumber) =>
+  z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), inner);
+const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const oneOf = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
+  z.enum(values as unknown as [T[number], ...T[number][]], {
+    errorMap: () => ({ message: `${what}; expected one of ${values.join(', ')}` }),
+  });
+const ipv4 = z.string().refine(isIPv4, { message: 'not an IPv4 address' });
+const cidr = z.string().refine(isCidr, { message: 'not an IPv4 CIDR such as 172.28.128.0/24' });
+
+export const checkSchema = z
+  .object({
+    type: oneOf(CHECK_TYPES, 'unknown health check type').default('HTTP_GET'),
+    path: z.string().startsWith('/', { message: 'an HTTP path starts with /' }).default('/healthz'),
+    status: num(z.number().int().min(100).max(599)).default(200),
+    connect_timeout: num(z.number().positive()).default(2),
+    retry: num(z.number().int().min(0)).default(1),
+    delay_before_retry: num(z.number().positive()).default(1),
+    delay_loop: num(z.number().positive()).default(2),
+  })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    port: num(z.number().int().min(1).max(65535)),
+    protocol: oneOf(['tcp', 'udp'] as const, 'unknown protocol').default('tcp'),
+    lb_algo: oneOf(LB_ALGOS, 'unknown IPVS scheduler (lb_algo)').default('rr'),
+    lb_kind: oneOf(LB_KINDS, 'unknown IPVS forwarding method (lb_kind)').default('DR'),
+    persistence_timeout: num(z.number().int().min(1)).optional(),
+    check: checkSchema.default({}),
+  })
+  .strict();
+
+export type ServiceVars = z.infer<typeof serviceSchema>;
+export type CheckVars = z.infer<typeof checkSchema>;
+
+export const DEFAULT_SERVICES: z.input<typeof serviceSchema>[] = [
+  { port: 80, protocol: 'tcp', lb_algo: 'rr', lb_kind: 'DR', check: { type: 'HTTP_GET', path: '/healthz', status: 200 } },
+];
+
+/** Cluster-wide vars: the same on every director (all.vars in the inventory). */
+export const clusterVarsSchema = z.object({
+  lan_cidr: cidr,
+  lvs_vips: z.array(ipv4).optional(),
+  lvs_vip_pool: cidr.optional(),
+  lvs_services: z.array(serviceSchema).min(1).default(DEFAULT_SERVICES),
+  lvs_profile: oneOf(PROFILES, 'unknown profile').default('default'),
+  lvs_vrrp_version: num(z.number()).pipe(z.union([z.literal(2), z.literal(3)], { errorMap: () => ({ message: 'VRRP version is 2 or 3' }) })).optional(),
+  lvs_advert_int: num(z.number().positive()).optional(),
+  lvs_vrids: z.array(num(z.number().int().min(1).max(255))).optional(),
+  // YAML reads `auth_pass: 1234` as a number: take it as the text it was written as.
+  lvs_auth_pass: z.union([z.string().min(1), z.number().transform(String)]).optional(),
+  lvs_active_active: bool().default(false),
+  lvs_preempt: bool().default(true),
+  lvs_script_user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: 'not a user name' }).default('nobody'),
+  lvs_sync_daemon: bool().default(true),
+  lvs_nat_gateway: ipv4.optional(),
+  lvs_nat_routes: z.array(z.string().refine((s) => s === 'default' || isCidr(s), { message: 'a route is `default` or a CIDR' })).optional(),
+});
+
+export type ClusterVars = z.infer<typeof clusterVarsSchema>;
+export type ClusterVarsInput = z.input<typeof clusterVarsSchema>;
+
+/** The keys of clusterVarsSchema: these must agree across the directors. */
+export const CLUSTER_KEYS = Object.keys(clusterVarsSchema.shape) as (keyof ClusterVars)[];
+
+/** Per-host vars. */
+export const hostVarsSchema = z.object({
+  lan_ip: ipv4.optional(),
+  lvs_priority: num(z.number().int()).optional(),
+  lvs_weight: num(z.number().int().min(0).max(65535)).default(1),
+  lvs_lan_interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: 'not an interface name' }).optional(),
+});
+
+export type HostVars = z.infer<typeof hostVarsSchema>;
+
+/** `['lvs_services', 0, 'lb_algo']` → `lvs_services[0].lb_algo` */
+export function keyPath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i ? `.${p}` : p)).join('');
+}
+
+/** The value at `path` in `obj`, for error messages. */
+export function valueAt(obj: unknown, path: (string | number)[]): unknown {
+  let v: unknown = obj;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+export const show = (v: unknown): string => (v === undefined ? '(not set)' : JSON.stringify(v));

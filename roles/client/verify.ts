@@ -1,0 +1,147 @@
+// lvs_verify: from the client, N requests to each virtual service, then a pure check of who
+// answered against the scheduler and the weights. Read-only, so it runs in --check mode too;
+// it never reports a change, and fails the task when the cluster does not serve as configured.
+import { defineModule } from '../../lib/module.ts';
+import { sh, type Command } from '../../lib/shell.ts';
+import type { LbAlgo } from '../../lib/lvs/schema.ts';
+
+export interface VerifyTarget {
+  vip: string;
+  port: number;
+  lbAlgo: LbAlgo;
+  /** persistence_timeout set: one client sticks to one real server */
+  persistent: boolean;
+}
+
+export interface VerifyArgs {
+  targets: VerifyTarget[];
+  /** the real servers expected to answer (the healthy ones), with their IPVS weights */
+  servers: { name: string; weight: number }[];
+  /** per target (default 20) */
+  requests?: number;
+  /** allowed deviation from the expected count per server, rr/wrr (default 1) */
+  tolerance?: number;
+  /** per request, seconds (default 2) */
+  timeoutSeconds?: number;
+  /** default / */
+  path?: string;
+}
+
+export interface Answer {
+  seq: number;
+  /** HTTP status, 0 when the request failed */
+  status: number;
+  /** the `served-by:` token of the body */
+  server?: string;
+}
+
+/**
+ * One /bin/sh loop: a new connection per request (so IPVS schedules each one), one output line
+ * per request: `req <n> <body, newlines folded> code=<status>`.
+ */
+export function probeCommand(url: string, requests: number, timeoutSeconds: number): Command {
+  return sh`n=${requests}; i=0; while [ "$i" -lt "$n" ]; do i=$((i+1)); printf 'req %s ' "$i"; curl -s -m ${timeoutSeconds} -w ' code=%{http_code}' ${url} | tr '\\n' ' '; echo; done`;
+}
+
+export function parseProbe(stdout: string): Answer[] {
+  return stdout
+    .split('\n')
+    .map((line) => /^req (\d+) (.*)$/.exec(line.trim()))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => {
+      const status = /code=(\d{3})\s*$/.exec(m[2]);
+      const server = /served-by:\s*([A-Za-z0-9._-]+)/i.exec(m[2]);
+      return { seq: Number(m[1]), status: status ? Number(status[1]) : 0, ...(server ? { server: server[1] } : {}) };
+    });
+}
+
+export interface SplitVerdict {
+  counts: Record<string, number>;
+  failed: number;
+  /** empty: the split is as configured */
+  problems: string[];
+}
+
+const HASHING: LbAlgo[] = ['sh', 'dh', 'mh'];
+
+/**
+ * Pure: do the answers match what the scheduler promises?
+ * - every request answered 200 by a known real server;
+ * - rr: an equal share to every server of weight > 0 (rr ignores other weights); wrr: shares in
+ *   proportion to the weights; both within ±tolerance;
+ * - sh/dh/mh or persistence: one client, one real server — all answers from the same one;
+ * - lc/wlc/sed/nq: no exact split promised, but every server of weight > 0 answered.
+ */
+export function checkSplit(
+  answers: Answer[],
+  servers: { name: string; weight: number }[],
+  algo: LbAlgo,
+  opts: { persistent?: boolean; tolerance?: number; requests?: number } = {},
+): SplitVerdict {
+  const tolerance = opts.tolerance ?? 1;
+  const problems: string[] = [];
+  const counts: Record<string, number> = Object.fromEntries(servers.map((s) => [s.name, 0]));
+  const failedCodes: Record<string, number> = {};
+  let failed = 0;
+  for (const a of answers) {
+    if (a.status !== 200 || !a.server) {
+      failed++;
+      const why = a.status === 0 ? 'no answer' : a.server ? `HTTP ${a.status}` : `HTTP ${a.status} without served-by`;
+      failedCodes[why] = (failedCodes[why] ?? 0) + 1;
+      continue;
+    }
+    if (!(a.server in counts)) problems.push(`request ${a.seq} answered by ${a.server}, which is not an expected real server (${servers.map((s) => s.name).join(', ')})`);
+    counts[a.server] = (counts[a.server] ?? 0) + 1;
+  }
+  if (opts.requests !== undefined && answers.length !== opts.requests) problems.push(`${answers.length} of ${opts.requests} requests were made`);
+  if (failed) {
+    problems.push(`${failed} of ${answers.length} requests failed (${Object.entries(failedCodes).map(([k, v]) => `${k} ×${v}`).join(', ')})`);
+  }
+  const active = servers.filter((s) => s.weight > 0);
+  const ok = answers.length - failed;
+  const shown = () => Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  for (const s of servers.filter((x) => x.weight === 0)) {
+    if (counts[s.name]) problems.push(`${s.name} has weight 0 but answered ${counts[s.name]} requests`);
+  }
+  if (HASHING.includes(algo) || opts.persistent) {
+    const answering = Object.entries(counts).filter(([, v]) => v > 0);
+    if (answering.length > 1) problems.push(`${opts.persistent ? 'persistent service' : `${algo} hashes the client`}: one client should stick to one real server, got ${shown()}`);
+  } else if (algo === 'rr' || algo === 'wrr') {
+    const total = active.reduce((n, s) => n + (algo === 'rr' ? 1 : s.weight), 0);
+    const expected = Object.fromEntries(active.map((s) => [s.name, (ok * (algo === 'rr' ? 1 : s.weight)) / total]));
+    const off = active.filter((s) => Math.abs(counts[s.name] - expected[s.name]) > tolerance + 1e-9);
+    if (off.length) {
+      const want = active.map((s) => `${s.name} ${Number(expected[s.name].toFixed(2))}`).join(', ');
+      problems.push(`${algo} split ${shown()} does not match the weights: expected ${want} (±${tolerance})`);
+    }
+  } else {
+    const silent = active.filter((s) => !counts[s.name]);
+    if (silent.length && ok >= active.length) problems.push(`${silent.map((s) => s.name).join(', ')} never answered (${shown()})`);
+  }
+  return { counts, failed, problems };
+}
+
+export const verify = defineModule<VerifyArgs>({
+  name: 'lvs_verify',
+  async plan(ctx, args) {
+    const requests = args.requests ?? 20;
+    const timeout = args.timeoutSeconds ?? 2;
+    const problems: string[] = [];
+    for (const t of args.targets) {
+      const url = `http://${t.vip}:${t.port}${args.path ?? '/'}`;
+      const r = await ctx.conn.exec(probeCommand(url, requests, timeout), { nothrow: true, timeoutMs: requests * (timeout + 1) * 1000 + 10_000, signal: ctx.signal });
+      if (r.exitCode !== 0) {
+        problems.push(`${url}: the probe loop exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+        continue;
+      }
+      const v = checkSplit(parseProbe(r.stdout), args.servers, t.lbAlgo, { persistent: t.persistent, tolerance: args.tolerance, requests });
+      ctx.log(`${url} (${t.lbAlgo}): ${Object.entries(v.counts).map(([k, n]) => `${k} ${n}`).join(', ')}${v.failed ? `, failed ${v.failed}` : ''}`);
+      problems.push(...v.problems.map((p) => `${url}: ${p}`));
+    }
+    if (problems.length) throw new Error(`lvs_verify: ${problems.join('\n')}`);
+    return null;
+  },
+  async apply() {
+    // plan() never returns a change
+  },
+});

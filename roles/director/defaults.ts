@@ -1,0 +1,44 @@
+// The director's vars. The cluster vars (lvs_*) are shared by every LVS role and by the validation,
+// so their defaults live in ONE place, lib/lvs/schema.ts, and are applied when the cluster model is
+// built — not here: a role default would look "set" on the host and hide the values that follow
+// from others (lvs_profile: fast picks VRRPv3 and advert_int 0.1 only for what is not set).
+//
+// Cluster vars (all.vars; the same on every director), default in brackets:
+//   lan_cidr            the LAN segment (required)
+//   lvs_vips            the VIPs (required unless active-active takes them from lvs_vip_pool)
+//   lvs_services        [{ port: 80, protocol: tcp, lb_algo: rr, lb_kind: DR,
+//                          check: { type: HTTP_GET, path: /healthz, status: 200, connect_timeout: 2,
+//                                   retry: 1, delay_before_retry: 1, delay_loop: 2 } }]
+//                       optional per service: persistence_timeout (seconds)
+//   lvs_profile         [default] | fast (VRRPv3, advert_int 0.1)
+//   lvs_vrrp_version    [2; 3 with lvs_profile: fast]
+//   lvs_advert_int      [1; 0.1 with lvs_profile: fast] (an integer with VRRPv2)
+//   lvs_vrids           [51, 52, … one per VRRP instance]
+//   lvs_auth_pass       [none] VRRPv2 only, at most 8 characters
+//   lvs_preempt         [true] false adds `nopreempt` (all instances are state BACKUP)
+//   lvs_active_active   [false] true: N·(N−1) VIPs, one per ordered pair of directors
+//   lvs_vip_pool        [none] CIDR the active-active VIPs are taken from when lvs_vips has not N·(N−1)
+//   lvs_sync_daemon     [true] IPVS connection sync on the LAN interface
+//   lvs_script_user     [nobody] keepalived's script_user (must exist on the directors)
+//   lvs_nat_gateway     [none] NAT only: the LAN address the real servers route replies through
+//   lvs_nat_routes      [default + each client's lan_ip/32] NAT only: routes via lvs_nat_gateway
+// Host vars:
+//   lan_ip              the host's LAN address (required on real servers)
+//   lvs_priority        director: VRRP priority [150, 100, 50 … by order in the group directors]
+//   lvs_weight          real server: IPVS weight [1]
+//   lvs_lan_interface   [the interface holding lan_ip, from facts]
+import type { ClusterVarsInput } from '../../lib/lvs/index.ts';
+
+export interface DirectorVars extends Partial<ClusterVarsInput> {
+  lan_ip?: string;
+  lvs_priority?: number;
+  lvs_lan_interface?: string;
+  /** where keepalived reads its configuration */
+  keepalived_conf?: string;
+}
+
+export const defaults: Partial<DirectorVars> = {
+  keepalived_conf: '/etc/keepalived/keepalived.conf',
+};
+
+export default defaults;

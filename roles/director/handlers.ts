@@ -1,0 +1,13 @@
+import { service } from '../../lib/modules/index.ts';
+import type { RoleVars, Task } from '../../lib/types.ts';
+import type { DirectorVars } from './defaults.ts';
+
+// A new keepalived.conf is applied by SIGHUP (systemd's reload): the VRRP state and the IPVS
+// table survive, so a weight change drops no connection. Only a new package restarts the daemon.
+// Handlers run in this order when both are notified: the restart comes last and wins.
+export default function handlers(_vars: DirectorVars & RoleVars): Array<Task & { name: string }> {
+  return [
+    service({ name: 'keepalived', state: 'reloaded' }, { name: 'reload keepalived' }) as Task & { name: string },
+    service({ name: 'keepalived', state: 'restarted' }, { name: 'restart keepalived' }) as Task & { name: string },
+  ];
+}

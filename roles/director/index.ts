@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import { validateCluster } from '../../lib/lvs/index.ts';
+import type { Role } from '../../lib/types.ts';
+import { defaults, type DirectorVars } from './defaults.ts';
+import handlers from './handlers.ts';
+import tasks from './tasks.ts';
+
+/** IPVS + keepalived: holds the VIPs by VRRP and balances them over the real servers. */
+export const director: Role<DirectorVars> = {
+  name: 'director',
+  dir: fileURLToPath(new URL('.', import.meta.url)),
+  defaults,
+  tasks,
+  handlers,
+  validate: validateCluster,
+};
+
+export default director;
+export type { DirectorVars };

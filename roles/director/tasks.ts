@@ -1,0 +1,38 @@
+import { clusterFromRoleVars, directorKernelModules, ipv4ConfKey, keepalivedConfig } from '../../lib/lvs/index.ts';
+import { kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
+import type { RoleVars, Task } from '../../lib/types.ts';
+import { defaults, type DirectorVars } from './defaults.ts';
+
+export default function tasks(vars: DirectorVars & RoleVars): Task[] {
+  const model = clusterFromRoleVars(vars);
+  const ka = keepalivedConfig(model, vars.inventory_hostname, vars.facts);
+  const nat = model.kinds.includes('NAT');
+  return [
+    pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify: ['restart keepalived'] }),
+    ...directorKernelModules(model).map((name) => kmod({ name, persist: true }, { name: `kernel module ${name}` })),
+    ...(nat
+      ? [
+          sysctl({ key: 'net.ipv4.ip_forward', value: 1 }, { name: 'NAT: forward' }),
+          // One-armed NAT: replies come in and go out on the LAN interface, and the kernel would
+          // answer each with an ICMP redirect telling the real server to skip the director — whose
+          // un-NAT (source back to the VIP) the client needs.
+          ...['all', 'default', ka.interface].map((dev) =>
+            sysctl({ key: ipv4ConfKey(dev, 'send_redirects'), value: 0 }, { name: `NAT: no ICMP redirects (${dev})` }),
+          ),
+        ]
+      : []),
+    template(
+      {
+        src: 'keepalived.conf.ejs',
+        dest: vars.keepalived_conf ?? defaults.keepalived_conf!,
+        mode: '0640',
+        owner: 'root',
+        group: 'root',
+        validate: 'keepalived -t -f %s',
+        vars: { ka },
+      },
+      { name: 'keepalived.conf', notify: ['reload keepalived'] },
+    ),
+    service({ name: 'keepalived', state: 'started', enabled: true }, { name: 'keepalived running' }),
+  ];
+}

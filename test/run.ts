@@ -1,0 +1,91 @@
+// The README's test command (`npm test`): unit and engine tests, then — unless --no-lab — the
+// lab tests on ONE lab brought up once and taken down at the end. Prints `N passed, N failed`.
+//   npm test                 everything (the lab needs root, qemu; minutes under emulation)
+//   npm test -- --no-lab     unit + engine tests only (seconds)
+//   npm test -- --lab-only   lab tests only
+//   npm test -- --keep-lab   leave the lab running afterwards (for debugging)
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    'no-lab': { type: 'boolean', default: false },
+    'lab-only': { type: 'boolean', default: false },
+    'keep-lab': { type: 'boolean', default: false },
+    inventory: { type: 'string', short: 'i', default: 'inventory/lab.yml' },
+  },
+});
+
+interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+const total: Tally = { passed: 0, failed: 0, skipped: 0 };
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      process.stdout.write(d);
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+/** Counts a TAP stream; a runner that died without reporting a failure counts as one failure. */
+function tally(out: string, code: number): Tally {
+  const t: Tally = { passed: 0, failed: 0, skipped: 0 };
+  for (const line of out.split('\n')) {
+    if (/^not ok \d+/.test(line)) t.failed++;
+    else if (/^ok \d+.*# (SKIP|TODO)/i.test(line)) t.skipped++;
+    else if (/^ok \d+/.test(line)) t.passed++;
+  }
+  if (code !== 0 && t.failed === 0) t.failed = 1;
+  return t;
+}
+
+function add(t: Tally) {
+  total.passed += t.passed;
+  total.failed += t.failed;
+  total.skipped += t.skipped;
+}
+
+const ava = path.join(root, 'node_modules/.bin/ava');
+const tsx = path.join(root, 'node_modules/.bin/tsx');
+const hasFiles = (dir: string) => existsSync(path.join(root, dir)) && readdirSync(path.join(root, dir)).some((f) => f.endsWith('.test.ts'));
+
+if (!values['lab-only']) {
+  const dirs = ['test/unit', 'test/engine'].filter(hasFiles);
+  const r = await run(ava, ['--tap', ...dirs.map((d) => `${d}/**/*.test.ts`)]);
+  add(tally(r.out, r.code));
+}
+
+if (!values['no-lab'] && hasFiles('test/lab')) {
+  const inv = values.inventory!;
+  const up = await run(tsx, ['lab/lab.ts', 'up', '-i', inv]);
+  if (up.code !== 0) {
+    console.log(`not ok - lab up failed (exit ${up.code}): lab tests not run`);
+    total.failed++;
+  } else {
+    try {
+      // one lab, shared: lab test files run one at a time, in name order
+      const r = await run(ava, ['--tap', '--concurrency=1', '--serial', 'test/lab/**/*.test.ts'], { LVSPLAY_LAB_INVENTORY: inv });
+      add(tally(r.out, r.code));
+    } finally {
+      if (!values['keep-lab']) {
+        const down = await run(tsx, ['lab/lab.ts', 'down', '-i', inv]);
+        if (down.code !== 0) total.failed++;
+      }
+    }
+  }
+}
+
+console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
+process.exit(total.failed ? 1 : 0);
