@@ -188,7 +188,8 @@ class SshConn implements Conn {
         exitCode,
         timedOut,
       });
-      // Settle at once; the channel slot is freed only when the server has really closed it.
+      // A timeout or abort kills and closes, waits for the clean-up, then settles; the channel
+      // slot itself is freed only when the server has really closed the channel.
       let stopping = false;
       const stop = (finish: () => void) => {
         if (stopping) return;
@@ -200,6 +201,7 @@ class SshConn implements Conn {
       const timer = o.timeoutMs ? setTimeout(() => stop(() => resolve(result(124, true))), o.timeoutMs) : undefined;
       const onAbort = () => stop(() => reject(o.signal!.reason));
       o.signal?.addEventListener('abort', onAbort, { once: true });
+      if (o.signal?.aborted) onAbort(); // aborted while waiting for a channel
       stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
       // 'close' repeats the exit status: use it rather than 'exit', which may already have
@@ -218,7 +220,7 @@ class SshConn implements Conn {
 
   /** `tag` marks sudo's command line so that a timed-out command can be found and killed. */
   private wrap(cmd: Command, tag?: string): string {
-    return tag ? `sudo -n -- sh -c ${quote(`: ${tag}\n${cmd.text}`)}` : cmd.text;
+    return tag ? `sudo -n -- sh -c ${quote(`: ${tag}; ${cmd.text}`)}` : cmd.text;
   }
 
   /**

@@ -90,35 +90,50 @@ export function checkSplit(
       failedCodes[why] = (failedCodes[why] ?? 0) + 1;
       continue;
     }
-    if (!(a.server in counts)) problems.push(`request ${a.seq} answered by ${a.server}, which is not an expected real server (${servers.map((s) => s.name).join(', ')})`);
     counts[a.server] = (counts[a.server] ?? 0) + 1;
+  }
+  const unexpected = Object.keys(counts).filter((name) => !servers.some((s) => s.name === name));
+  for (const name of unexpected) {
+    problems.push(`${name} answered ${counts[name]} requests but is not an expected real server (${servers.map((s) => s.name).join(', ')})`);
   }
   if (opts.requests !== undefined && answers.length !== opts.requests) problems.push(`${answers.length} of ${opts.requests} requests were made`);
   if (failed) {
     problems.push(`${failed} of ${answers.length} requests failed (${Object.entries(failedCodes).map(([k, v]) => `${k} ×${v}`).join(', ')})`);
   }
-  const active = servers.filter((s) => s.weight > 0);
-  const ok = answers.length - failed;
-  const shown = () => Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
   for (const s of servers.filter((x) => x.weight === 0)) {
     if (counts[s.name]) problems.push(`${s.name} has weight 0 but answered ${counts[s.name]} requests`);
   }
-  if (HASHING.includes(algo) || opts.persistent) {
-    const answering = Object.entries(counts).filter(([, v]) => v > 0);
-    if (answering.length > 1) problems.push(`${opts.persistent ? 'persistent service' : `${algo} hashes the client`}: one client should stick to one real server, got ${shown()}`);
-  } else if (algo === 'rr' || algo === 'wrr') {
-    const total = active.reduce((n, s) => n + (algo === 'rr' ? 1 : s.weight), 0);
-    const expected = Object.fromEntries(active.map((s) => [s.name, (ok * (algo === 'rr' ? 1 : s.weight)) / total]));
-    const off = active.filter((s) => Math.abs(counts[s.name] - expected[s.name]) > tolerance + 1e-9);
-    if (off.length) {
-      const want = active.map((s) => `${s.name} ${Number(expected[s.name].toFixed(2))}`).join(', ');
-      problems.push(`${algo} split ${shown()} does not match the weights: expected ${want} (±${tolerance})`);
-    }
-  } else {
-    const silent = active.filter((s) => !counts[s.name]);
-    if (silent.length && ok >= active.length) problems.push(`${silent.map((s) => s.name).join(', ')} never answered (${shown()})`);
-  }
+  // Once unexpected servers answer, the split over the expected ones means nothing.
+  const split = unexpected.length ? undefined : splitProblem(counts, servers.filter((s) => s.weight > 0), algo, answers.length - failed, tolerance, opts.persistent);
+  if (split) problems.push(split);
   return { counts, failed, problems };
+}
+
+function splitProblem(
+  counts: Record<string, number>,
+  active: { name: string; weight: number }[],
+  algo: LbAlgo,
+  ok: number,
+  tolerance: number,
+  persistent?: boolean,
+): string | undefined {
+  const shown = Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  if (HASHING.includes(algo) || persistent) {
+    const answering = Object.values(counts).filter((v) => v > 0);
+    if (answering.length > 1) return `${persistent ? 'persistent service' : `${algo} hashes the client`}: one client should stick to one real server, got ${shown}`;
+    return undefined;
+  }
+  if (algo === 'rr' || algo === 'wrr') {
+    const share = (s: { weight: number }) => (algo === 'rr' ? 1 : s.weight);
+    const total = active.reduce((n, s) => n + share(s), 0);
+    const expected = (s: { weight: number }) => (ok * share(s)) / total;
+    if (active.every((s) => Math.abs(counts[s.name] - expected(s)) <= tolerance + 1e-9)) return undefined;
+    const want = active.map((s) => `${s.name} ${Number(expected(s).toFixed(2))}`).join(', ');
+    return `${algo} split ${shown} does not match the weights: expected ${want} (±${tolerance})`;
+  }
+  const silent = active.filter((s) => !counts[s.name]);
+  if (silent.length && ok >= active.length) return `${silent.map((s) => s.name).join(', ')} never answered (${shown})`;
+  return undefined;
 }
 
 export const verify = defineModule<VerifyArgs>({

@@ -5,14 +5,17 @@ export interface RealserverVars extends Partial<ClusterVarsInput> {
   lan_ip?: string;
   lvs_weight?: number;
   lvs_lan_interface?: string;
-  /** Debian's smallest nginx build (bookworm: nginx-light 1.22); `nginx` works as well */
+  /**
+   * In bookworm `nginx` IS the light build; `nginx-light` survives as an 82 kB transitional
+   * package (Architecture: all) that pulls `nginx` plus libnginx-mod-http-echo.
+   */
   lvs_nginx_package?: string;
   /** where the page naming this real server is served from */
   lvs_www_root?: string;
 }
 
 export const defaults: Partial<RealserverVars> = {
-  lvs_nginx_package: 'nginx-light',
+  lvs_nginx_package: 'nginx',
   lvs_www_root: '/var/www/lvsplay',
 };
 

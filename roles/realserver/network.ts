@@ -36,7 +36,7 @@ export function networkSteps(plan: RealserverPlan): NetworkStep[] {
 }
 
 /** A double-quoted systemd argument: C escapes, and `%` / `$` doubled so systemd expands nothing. */
-const systemdQuote = (s: string) => JSON.stringify(s).replace(/%/g, '%%').replace(/\$/g, '$$$$');
+export const systemdQuote = (s: string) => JSON.stringify(s).replace(/%/g, '%%').replace(/\$/g, '$$$$');
 
 /** The unit that replays the steps at boot; null when there are none. */
 export function networkUnit(plan: RealserverPlan): string | null {

@@ -135,37 +135,37 @@ test('stdin is written and closed; without it a reader sees EOF at once', async 
   t.is((await conn.exec('cat')).stdout, '');
 });
 
+/** PIDs still running `cmd` on the host, after giving the kill a moment to land ('' when none). */
+async function survivor(cmd: string): Promise<string> {
+  let left = '';
+  for (let i = 0; i < 50; i++) {
+    left = (await conn.exec(sh`pgrep -f -x ${cmd}`, { nothrow: true })).stdout;
+    if (!left) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return left;
+}
+
 test('timeoutMs closes the channel, kills the command and throws exit 124', async (t) => {
   const marker = `sleep 30.${Date.now() % 1000}1`;
   const err = await t.throwsAsync(conn.exec(marker, { timeoutMs: 200 }), { instanceOf: CommandError });
   t.is(err!.exitCode, 124);
   t.regex(err!.message, /timed out after 200 ms/);
-  // the remote sleep is gone (give sshd a moment to deliver the kill)
-  let left = '';
-  for (let i = 0; i < 50; i++) {
-    left = (await conn.exec(sh`pgrep -f -x ${marker}`, { nothrow: true })).stdout;
-    if (!left) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  t.is(left, '');
+  t.is(await survivor(marker), '');
 });
 
 test('a timed-out become command is killed too', async (t) => {
   const marker = `sleep 31.${Date.now() % 1000}1`;
   await t.throwsAsync(conn.exec(marker, { timeoutMs: 200, become: true }), { message: /timed out/ });
-  let left = '';
-  for (let i = 0; i < 50; i++) {
-    left = (await conn.exec(sh`pgrep -f -x ${marker}`, { nothrow: true })).stdout;
-    if (!left) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  t.is(left, '');
+  t.is(await survivor(marker), '');
 });
 
 test('an abort signal stops the command and rejects with its reason', async (t) => {
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('operator pressed ^C')), 100);
-  await t.throwsAsync(conn.exec('sleep 30', { signal: ac.signal }), { message: 'operator pressed ^C' });
+  const marker = `sleep 32.${Date.now() % 1000}1`;
+  await t.throwsAsync(conn.exec(marker, { signal: ac.signal }), { message: 'operator pressed ^C' });
+  t.is(await survivor(marker), '');
   await t.throwsAsync(conn.exec('true', { signal: AbortSignal.abort(new Error('already')) }), { message: 'already' });
 });
 

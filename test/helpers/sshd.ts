@@ -137,19 +137,30 @@ function userExists(name: string): boolean {
   }
 }
 
-/** Idempotent and safe when several test workers race to create the same users. */
-function ensureUser(name: string, sudo: boolean): void {
-  if (!userExists(name)) {
+/** useradd/usermod fail while another process holds /etc/passwd's lock: retry a few times. */
+function runLocked(cmd: string, args: string[], done: () => boolean): void {
+  for (let attempt = 1; ; attempt++) {
     try {
-      run('useradd', ['--create-home', '--shell', '/bin/sh', name]);
+      run(cmd, args);
+      return;
     } catch (err) {
-      if (!userExists(name)) throw err;
+      if (done()) return;
+      if (attempt >= 20) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * attempt);
     }
   }
+}
+
+function passwordField(name: string): string | undefined {
+  return fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))?.split(':')[1];
+}
+
+/** Idempotent and safe when several test workers race to create the same users. */
+function ensureUser(name: string, sudo: boolean): void {
+  if (!userExists(name)) runLocked('useradd', ['--create-home', '--shell', '/bin/sh', name], () => userExists(name));
   // useradd leaves the password field "!" (locked); with UsePAM no, sshd then refuses even
   // public-key logins. "*" means "no password can match" without locking the account.
-  const shadow = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
-  if (shadow?.split(':')[1] !== '*') run('usermod', ['-p', '*', name]);
+  if (passwordField(name) !== '*') runLocked('usermod', ['-p', '*', name], () => passwordField(name) === '*');
   const home = run('getent', ['passwd', name]).split(':')[5];
   // Empty rc files: anything they print or do would slow (or break) every exec.
   for (const rc of ['.profile', '.bashrc', '.bash_logout']) {
