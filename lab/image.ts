@@ -62,6 +62,19 @@ async function withMounts<T>(root: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Images of older recipes are never used again once every lab has been brought up anew; a day's
+ * grace keeps another checkout's running lab (its `start` boots from its image's kernel) working.
+ */
+function pruneOtherImages(hash: string, graceMs = 24 * 3600_000) {
+  const root = path.dirname(imagePaths(hash).dir);
+  for (const entry of fs.readdirSync(root)) {
+    const dir = path.join(root, entry);
+    if (!/^image-[0-9a-f]+$/.test(entry) || entry === `image-${hash}`) continue;
+    if (Date.now() - fs.statSync(dir).mtimeMs > graceMs) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Builds the image unless it is cached; returns its paths. */
 export async function buildImage(opts: BuildOptions = {}): Promise<ImagePaths> {
   const r = opts.recipe ?? defaultRecipe;
@@ -98,6 +111,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImagePaths> {
       log('apt-get install ' + r.packages.join(' '));
       await chroot('apt-get update -q');
       await chroot(`apt-get install -y -q --no-install-recommends ${r.packages.join(' ')}`);
+      await chroot(`apt-get install -y -q ${r.dependencies.join(' ')}`);
       log('offline repository: ' + r.repoPackages.join(' '));
       await chroot('apt-get clean');
       await chroot(`apt-get install -y -q --download-only ${r.repoPackages.join(' ')}`);
@@ -118,6 +132,9 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImagePaths> {
       for (const dir of r.pruneModules) fs.rmSync(path.join(root, 'lib/modules', kver, dir), { recursive: true, force: true });
       await chroot(`depmod -a ${kver} && update-initramfs -u -k ${kver}`);
       await chroot(`systemctl enable ${r.enabled.join(' ')} && systemctl mask ${r.masked.join(' ')}`);
+      const generators = path.join(root, 'etc/systemd/system-generators');
+      fs.mkdirSync(generators, { recursive: true });
+      for (const g of r.maskedGenerators) fs.symlinkSync('/dev/null', path.join(generators, g));
       await chroot('apt-get clean');
     });
 
@@ -150,6 +167,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImagePaths> {
     fs.writeFileSync(path.join(work, 'recipe.json'), JSON.stringify({ hash, builtAt: new Date().toISOString(), recipe: r }, null, 2));
     fs.rmSync(paths.dir, { recursive: true, force: true });
     fs.renameSync(work, paths.dir);
+    pruneOtherImages(hash);
     return paths;
   } catch (e) {
     // leave no half-mounted or half-built tree behind

@@ -9,6 +9,12 @@ export interface Recipe {
   variant: string;
   /** installed into the image (no recommends) */
   packages: string[];
+  /**
+   * Libraries the roles' packages depend on (keepalived → libsnmp40 → perl, glib → shared-mime-info…),
+   * pre-installed: unpacking perl and running update-mime-database take over a minute under
+   * emulation, on every converge after a reset. The packages the roles install are not here.
+   */
+  dependencies: string[];
   /** downloaded with their dependencies into the image's offline apt repository, NOT installed */
   repoPackages: string[];
   /** the only modules in the initrd (MODULES=list) */
@@ -17,6 +23,8 @@ export interface Recipe {
   pruneModules: string[];
   /** systemd units masked: boot work the lab does not need */
   masked: string[];
+  /** systemd generators disabled: each is an exec under emulation, and the lab needs none of them */
+  maskedGenerators: string[];
   /** units enabled */
   enabled: string[];
   /** absolute path in the image → [mode, content] */
@@ -31,8 +39,11 @@ export interface Recipe {
 const identityScript = `#!/bin/sh
 # lvsplay lab: per-VM identity from qemu's fw_cfg, applied at every boot (the image is shared).
 set -eu
+# without waiting for udev's coldplug: load the drivers and wait for the NICs ourselves
+modprobe -a qemu_fw_cfg virtio_net
+i=0
+while [ ! -e /sys/class/net/eth1 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 d=/sys/firmware/qemu_fw_cfg/by_name/opt/lab
-[ -d $d ] || modprobe qemu_fw_cfg
 get() { cat "$d/$1/raw"; }
 name=$(get hostname)
 hostname "$name"
@@ -57,8 +68,8 @@ ip link set eth1 up
 const identityUnit = `[Unit]
 Description=lvsplay lab identity (hostname, keys, addresses) from qemu fw_cfg
 DefaultDependencies=no
-Wants=sys-subsystem-net-devices-eth0.device sys-subsystem-net-devices-eth1.device network.target
-After=sys-subsystem-net-devices-eth0.device sys-subsystem-net-devices-eth1.device local-fs.target
+Wants=network.target
+After=local-fs.target
 Before=network.target ssh.service lab-ready.service
 
 [Service]
@@ -83,6 +94,12 @@ ExecStart=/bin/sh -c 'echo "lvsplay-lab-ready $(hostname)" > /dev/ttyS0'
 WantedBy=multi-user.target
 `;
 
+/** devtmpfs is enough to find /dev/vda: udev in the initrd costs seconds under emulation. */
+const noUdevHook = `#!/bin/sh
+case "$1" in prereqs) echo udev; exit 0;; esac
+rm -f "$DESTDIR/scripts/init-top/udev" "$DESTDIR/scripts/init-bottom/udev"
+`;
+
 export const recipe: Recipe = {
   buildVersion: 1,
   suite: 'bookworm',
@@ -90,6 +107,10 @@ export const recipe: Recipe = {
   packages: [
     'systemd-sysv', 'udev', 'kmod', 'openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'perl-base',
     'python3-minimal', 'tcpdump', 'iputils-ping', 'initramfs-tools', 'linux-image-amd64',
+  ],
+  dependencies: [
+    'perl', 'libsnmp40', 'libglib2.0-0', 'libglib2.0-data', 'shared-mime-info', 'libicu72', 'libxml2', 'xdg-user-dirs',
+    'libnl-genl-3-200', 'libnftnl11', 'libpci3', 'libsensors5', 'netbase', 'libpopt0', 'libnet1',
   ],
   repoPackages: [
     'keepalived', 'ipvsadm', 'nginx-light', 'nginx', 'arping', 'curl', 'python3-minimal', 'tcpdump', 'iputils-ping',
@@ -109,6 +130,15 @@ export const recipe: Recipe = {
     'sys-fs-fuse-connections.mount', 'sys-kernel-config.mount', 'systemd-journal-flush.service',
     'systemd-update-utmp.service', 'systemd-update-utmp-runlevel.service', 'systemd-binfmt.service',
     'proc-sys-fs-binfmt_misc.automount', 'systemd-ask-password-console.path', 'systemd-ask-password-wall.path',
+    'systemd-random-seed.service', 'systemd-sysusers.service', 'modprobe@.service', 'kmod-static-nodes.service',
+    'systemd-remount-fs.service',
+  ],
+  maskedGenerators: [
+    'systemd-cryptsetup-generator', 'systemd-debug-generator', 'systemd-fstab-generator', 'systemd-getty-generator',
+    'systemd-gpt-auto-generator', 'systemd-hibernate-resume-generator', 'systemd-integritysetup-generator',
+    'systemd-rc-local-generator', 'systemd-run-generator', 'systemd-system-update-generator',
+    'systemd-veritysetup-generator',
+    // not systemd-sysv-generator: packages with only an init script (ipvsadm) start their service in postinst
   ],
   enabled: ['lab-identity.service', 'lab-ready.service', 'ssh.service'],
   files: {
@@ -131,7 +161,9 @@ export const recipe: Recipe = {
     '/etc/systemd/journald.conf.d/lab.conf': ['0644', '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n'],
     '/etc/initramfs-tools/conf.d/lab.conf': ['0644', 'MODULES=list\nBUSYBOX=n\nCOMPRESS=gzip\n'],
     '/etc/fstab': ['0644', '# root is mounted rw by the kernel (root=/dev/vda rw)\n'],
-    '/etc/modules-load.d/lab.conf': ['0644', 'virtio_net\n'],
+    '/etc/initramfs-tools/hooks/zz-lab-no-udev': ['0755', noUdevHook],
+    // modules udev would load for the emulated chipset, which nothing here uses
+    '/etc/modprobe.d/lab.conf': ['0644', ['floppy', 'i2c_piix4', 'pcspkr', 'kvm', 'kvm_amd', 'kvm_intel'].map((m) => `blacklist ${m}\n`).join('')],
     '/etc/apt/apt.conf.d/90lab-offline': ['0644', '// the lab has no outside network: the offline repository is the only source\nAcquire::Languages "none";\n'],
   },
   diskMiB: 2048,

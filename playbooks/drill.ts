@@ -1,0 +1,75 @@
+// The failover drill: kill the MASTER director, measure the outage as the client sees it, restore,
+// measure the failback; print the table, write the timeline SVG under reports/ (and --json).
+//   npx tsx playbooks/drill.ts -i inventory/lab.yml --mode stop,kill,link,poweroff --runs 3
+import path from 'node:path';
+import { loadFromArgs, printError, UsageError } from '../lib/cli.ts';
+import { labControl } from '../lib/drill/lab.ts';
+import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
+import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
+import { DrillError, runDrill } from '../lib/drill/run.ts';
+import { createDrillUi } from '../lib/drill/ui.ts';
+import { UnreachableError } from '../lib/types.ts';
+
+const DESCRIPTION = 'Kills the MASTER director (stop | kill | link | poweroff), measures the failover from the client, restores it and measures the failback.';
+
+async function main(argv: string[]): Promise<number> {
+  const startedAt = new Date();
+  let parsed;
+  let loaded;
+  try {
+    parsed = parseDrillArgs(argv);
+    if (parsed.args.help) {
+      console.log(drillUsage(DESCRIPTION));
+      return 0;
+    }
+    loaded = await loadFromArgs(parsed.args);
+  } catch (err) {
+    return printError(err);
+  }
+  const { args, drill } = parsed;
+  const { inventory } = loaded;
+
+  const ui = createDrillUi({ verbose: args.verbose > 0 });
+  const abort = new AbortController();
+  const onSigint = () => {
+    if (abort.signal.aborted) process.exit(130);
+    console.error('\ninterrupted: restoring the cluster, then stopping (Ctrl-C again to quit now and leave it broken)');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let result;
+  let failure: unknown;
+  try {
+    result = await runDrill(
+      {
+        inventory,
+        connect: { hostKeyChecking: args.hostKeyChecking, onLog: args.verbose > 0 ? (host, line) => ui.onEvent({ type: 'log', line: `[${host}] ${line}` }) : undefined },
+        lab: await labControl(inventory),
+        onEvent: ui.onEvent,
+        signal: abort.signal,
+      },
+      drill,
+    );
+  } catch (err) {
+    failure = err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  await ui.done();
+  if (failure) {
+    if (failure instanceof DrillError || failure instanceof UnreachableError) console.error(`error: ${failure.message}`);
+    else printError(failure);
+    if (failure instanceof UsageError) return 1;
+    return failure instanceof DrillError ? failure.exitCode : failure instanceof UnreachableError ? 4 : 2;
+  }
+  console.log(`\n${formatDrillSummary(result!, drill)}`);
+  const files = writeDrillReports(result!, { startedAt, inventory: inventory.file, options: drill, json: args.json });
+  if (files.svg) console.log(`\ntimeline: ${path.relative(process.cwd(), files.svg)}`);
+  if (files.json) console.log(`json: ${files.json}`);
+  if (abort.signal.aborted) return 130;
+  if (result!.failures.length) return 2;
+  if (result!.withinBudget === false) return 1;
+  return 0;
+}
+
+process.exit(await main(process.argv.slice(2)));
