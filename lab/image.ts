@@ -8,6 +8,7 @@ import { debianSources, mirrorFor, readHostSources, toDeb822 } from './apt-sourc
 import { imagePaths, type ImagePaths } from './paths.ts';
 import { offlineSource, recipe as defaultRecipe, recipeHash, type Recipe } from './recipe.ts';
 import { extractVmlinux } from './vmlinux.ts';
+import { withLock } from './pids.ts';
 
 const q = $({ quiet: true });
 
@@ -81,6 +82,12 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImagePaths> {
   const hash = recipeHash(r);
   const paths = imagePaths(hash);
   if (fs.existsSync(paths.done)) return paths;
+  // one build per image at a time, also across labs of other checkouts sharing the cache
+  fs.mkdirSync(path.dirname(paths.dir), { recursive: true });
+  return withLock(`${paths.dir}.lock`, async () => (fs.existsSync(paths.done) ? paths : build(r, hash, paths, opts)));
+}
+
+async function build(r: Recipe, hash: string, paths: ImagePaths, opts: BuildOptions): Promise<ImagePaths> {
   const log = opts.log ?? (() => {});
   if (process.getuid?.() !== 0) throw new Error('building the lab image needs root (debootstrap, chroot, mount): run `lab up` as root');
 

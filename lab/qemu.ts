@@ -29,6 +29,9 @@ export const qemuMarker = (name: string) => `lvsplay-lab-${name}`;
 export function kernelCmdline(vm: VmPlan): string {
   return [
     'root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet mitigations=off 8250.nr_uarts=1',
+    // on a busy host an emulated CPU can miss the boot-time timer check ("IO-APIC + timer doesn't
+    // work!" panic); and should the kernel panic anyway, reboot rather than hang
+    'no_timer_check panic=-1',
     `systemd.machine_id=${machineIdFor(vm.name)}`,
   ].join(' ');
 }

@@ -49,15 +49,19 @@ export async function saveSnapshot(qmp: Qmp, disk: string, key: string, meta: Re
   return final;
 }
 
-/** Removes this VM's snapshots built on another image: they can never be restored again. */
-export function pruneSnapshots(name: string, imageHash: string, root = cacheRoot()): void {
+/**
+ * Removes this VM's snapshots built on another image: they are never restored again. A day's grace,
+ * as for images: another checkout's lab may still run VMs whose disks are backed by them.
+ */
+export function pruneSnapshots(name: string, imageHash: string, root = cacheRoot(), graceMs = 24 * 3600_000): void {
   const dir = path.join(root, 'snapshots');
   if (!fs.existsSync(dir)) return;
   for (const entry of fs.readdirSync(dir)) {
     if (!entry.startsWith(`${name}-`)) continue;
     try {
       const meta = JSON.parse(fs.readFileSync(path.join(dir, entry, 'meta.json'), 'utf8'));
-      if (meta.name === name && meta.imageHash !== imageHash) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+      const old = Date.now() - fs.statSync(path.join(dir, entry)).mtimeMs > graceMs;
+      if (meta.name === name && meta.imageHash !== imageHash && old) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
     } catch {
       /* unfinished or foreign: leave it */
     }

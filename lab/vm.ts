@@ -18,6 +18,8 @@ export interface LabContext {
   state: StatePaths;
   image: ImagePaths;
   imageHash: string;
+  /** the recipe hash plus when that image was built: a rebuilt image (same recipe) invalidates snapshots on the old one */
+  imageId: string;
   accel: AccelDecision;
   qemuVersion: string;
   /** boot timeout per VM (TCG on a busy host is slow) */
@@ -70,7 +72,7 @@ function keyOf(ctx: LabContext, vm: VmPlan): string {
   };
   return snapshotKey(
     {
-      imageHash: ctx.imageHash,
+      imageHash: ctx.imageId,
       qemuVersion: ctx.qemuVersion,
       args: qemuArgs(vm, placeholders, { accel: ctx.accel.accel }),
       files: {
@@ -124,7 +126,21 @@ async function launch(ctx: LabContext, vm: VmPlan, incoming?: string): Promise<v
   fs.rmSync(p.qmp, { force: true });
   const args = qemuArgs(vm, files(ctx, vm), { accel: ctx.accel.accel, incoming });
   await startQemu(args);
-  fs.writeFileSync(p.plan, JSON.stringify({ key: keyOf(ctx, vm), startedAt: new Date().toISOString() }, null, 2));
+}
+
+/** Written once the VM is up: a later `up` leaves a VM with the same record alone. */
+function record(ctx: LabContext, vm: VmPlan, key: string, action: VmResult['action']) {
+  fs.writeFileSync(vmPaths(ctx, vm).plan, JSON.stringify({ key, action, at: new Date().toISOString() }, null, 2));
+}
+
+/** A VM that failed to come up is not left half-running: the next `up` starts it anew. */
+async function orKill<T>(ctx: LabContext, vm: VmPlan, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    await killVm(ctx, vm).catch(() => {});
+    throw e;
+  }
 }
 
 /** Boots from the VM's disk and waits for its ready marker on the serial console. */
@@ -166,7 +182,11 @@ async function restore(ctx: LabContext, vm: VmPlan, snapshot: { disk: string; st
  * Brings one VM to its pristine running state. `up` leaves a VM that already runs with the same
  * configuration alone; `reset` always discards it. Returns what was done and how long it took.
  */
-export async function upVm(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): Promise<VmResult> {
+export function upVm(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): Promise<VmResult> {
+  return orKill(ctx, vm, () => bringUp(ctx, vm, mode));
+}
+
+async function bringUp(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): Promise<VmResult> {
   const t0 = Date.now();
   const p = vmPaths(ctx, vm);
   const key = keyOf(ctx, vm);
@@ -189,12 +209,14 @@ export async function upVm(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): P
   // `up` never throws a VM's disk away: a killed VM (or every VM after a host reboot) boots from it
   if (mode === 'up' && same && fs.existsSync(p.disk)) return startVm(ctx, vm);
   await killVm(ctx, vm);
+  fs.rmSync(p.plan, { force: true });
   fs.mkdirSync(p.dir, { recursive: true });
 
   const snapshot = findSnapshot(key);
   if (snapshot) {
     await restore(ctx, vm, snapshot);
     await connectAndFixClock(ctx, vm);
+    record(ctx, vm, key, 'restored');
     return { name: vm.name, action: 'restored', seconds: seconds() };
   }
 
@@ -204,12 +226,13 @@ export async function upVm(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): P
   await coldBoot(ctx, vm);
   const qmp = await qmpConnect(p.qmp);
   try {
-    await saveSnapshot(qmp, p.disk, key, { name: vm.name, imageHash: ctx.imageHash, accel: ctx.accel.accel });
+    await saveSnapshot(qmp, p.disk, key, { name: vm.name, imageHash: ctx.imageId, accel: ctx.accel.accel });
   } finally {
     qmp.close();
   }
-  pruneSnapshots(vm.name, ctx.imageHash);
+  pruneSnapshots(vm.name, ctx.imageId);
   await connectAndFixClock(ctx, vm);
+  record(ctx, vm, key, 'booted');
   return { name: vm.name, action: 'booted', seconds: seconds() };
 }
 
@@ -220,7 +243,10 @@ export async function startVm(ctx: LabContext, vm: VmPlan): Promise<VmResult> {
   if (vmPid(ctx, vm)) return { name: vm.name, action: 'running', seconds: 0 };
   if (!fs.existsSync(p.disk)) throw new Error(`${vm.name} has no disk yet: run \`lab up\` first`);
   note(p.console, 'cold boot from its disk');
-  await coldBoot(ctx, vm);
-  await connectAndFixClock(ctx, vm);
+  await orKill(ctx, vm, async () => {
+    await coldBoot(ctx, vm);
+    await connectAndFixClock(ctx, vm);
+  });
+  record(ctx, vm, keyOf(ctx, vm), 'started');
   return { name: vm.name, action: 'started', seconds: (Date.now() - t0) / 1000 };
 }

@@ -16,17 +16,23 @@ const isElf = (b: Buffer) => b.length > 4 && b.readUInt32BE(0) === 0x7f454c46;
 /** Writes the ELF vmlinux found inside `bzImage` to `dest`; throws if none decompresses. */
 export async function extractVmlinux(bzImage: string, dest: string): Promise<void> {
   const image = fs.readFileSync(bzImage);
+  const tried: string[] = [];
   for (const { magic, cmd } of formats) {
     for (let at = image.indexOf(magic); at >= 0; at = image.indexOf(magic, at + 1)) {
       // decompressors complain about the trailing bytes after the payload; the output is still whole
       const r = spawnSync(cmd[0], cmd.slice(1), { input: image.subarray(at), maxBuffer: 1 << 30 });
-      if (r.error) break; // tool missing: try the next format
-      if (process.env.LVSPLAY_DEBUG) console.error(cmd[0], at, r.status, r.stdout?.length, String(r.stderr).slice(0, 200));
-      if (isElf(r.stdout)) {
+      const error = r.error as NodeJS.ErrnoException | undefined;
+      if (error?.code === 'ENOENT') {
+        tried.push(`${cmd[0]}: not installed`);
+        break;
+      }
+      // EPIPE is expected: the decompressor stops reading at the end of its stream
+      tried.push(`${cmd[0]} at ${at}: ${error ? error.message : `exit ${r.status}`}, ${r.stdout?.length ?? 0} bytes`);
+      if (r.stdout && isElf(r.stdout)) {
         fs.writeFileSync(dest, r.stdout);
         return;
       }
     }
   }
-  throw new Error(`${bzImage}: no compressed ELF kernel found (tried xz, zstd, gzip, lz4)`);
+  throw new Error(`${bzImage}: no compressed ELF kernel found (${tried.join('; ') || 'no xz, zstd, gzip or lz4 signature'})`);
 }

@@ -8,7 +8,7 @@ import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
 import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
 import { DrillError, runDrill } from '../lib/drill/run.ts';
 import { createDrillUi } from '../lib/drill/ui.ts';
-import { UnreachableError } from '../lib/types.ts';
+import { ConfigError, UnreachableError } from '../lib/types.ts';
 
 const DESCRIPTION = 'Kills the MASTER director (stop | kill | link | poweroff), measures the failover from the client, restores it and measures the failback.';
 
@@ -39,12 +39,13 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   let result;
   let failure: unknown;
+  const lab = await labControl(inventory);
   try {
     result = await runDrill(
       {
         inventory,
         connect: { hostKeyChecking: args.hostKeyChecking, onLog: args.verbose > 0 ? (host, line) => ui.onEvent({ type: 'log', line: `[${host}] ${line}` }) : undefined },
-        lab: await labControl(inventory),
+        lab,
         onEvent: ui.onEvent,
         signal: abort.signal,
       },
@@ -59,8 +60,10 @@ async function main(argv: string[]): Promise<number> {
   if (failure) {
     if (failure instanceof DrillError || failure instanceof UnreachableError) console.error(`error: ${failure.message}`);
     else printError(failure);
-    if (failure instanceof UsageError) return 1;
-    return failure instanceof DrillError ? failure.exitCode : failure instanceof UnreachableError ? 4 : 2;
+    if (failure instanceof UsageError || failure instanceof ConfigError) return 1;
+    const code = failure instanceof DrillError ? failure.exitCode : failure instanceof UnreachableError ? 4 : 2;
+    if (code === 4 && lab) console.error(`is the lab up? start it with  npx tsx lab/lab.ts up -i ${path.relative(process.cwd(), inventory.file) || inventory.file}`);
+    return code;
   }
   console.log(`\n${formatDrillSummary(result!, drill)}`);
   const files = writeDrillReports(result!, { startedAt, inventory: inventory.file, options: drill, json: args.json });

@@ -574,6 +574,12 @@ async function oneRun(
   let takeoverSeen = false;
   let failbackSeen: boolean | undefined;
 
+  if (signal?.aborted) {
+    // nothing broken yet: stop what was started and leave
+    await stopProbe(clientConn, start.probe.pid).catch(() => '');
+    await Promise.all(names.map((n) => stopWatcher(conns[n]!, start.watchPids[n]!).catch(() => '')));
+    throw new DrillError('interrupted before the kill: nothing was broken');
+  }
   try {
     // ---- kill
     const takeoverWait = waitHeld(conns[backup]!, vip, true, start.takeoverBoundMs, abortWaits.signal);
@@ -582,7 +588,13 @@ async function oneRun(
       const cmd = spec.kill(target, { lab: start.onLab });
       const lanIp = cluster.model.hosts[master]?.lan_ip;
       // a power cut cannot stamp itself: the client hears the master fall silent on the LAN
-      if (spec.reconnect && lanIp) heartbeat = await startHeartbeat(clientConn, lanIp, Math.ceil(start.takeoverBoundMs / 1000));
+      if (spec.reconnect && lanIp) {
+        try {
+          heartbeat = await startHeartbeat(clientConn, lanIp, Math.ceil(start.takeoverBoundMs / 1000));
+        } catch (err) {
+          notes.push(`no heartbeat to ${master} (${(err as Error).message.split('\n')[0]}): the power cut is timed by this machine's stamp`);
+        }
+      }
       killed = true;
       if (cmd) {
         const r = await conns[master]!.exec(cmd, { timeoutMs: 20_000 });
@@ -647,6 +659,7 @@ async function oneRun(
   // ---- failback
   const masterConn = restarted?.conn ?? conns[master]!;
   if (!opts.restore) {
+    notes.push(`--no-restore: ${master} is left broken (${label.mode}); ${backup} holds ${vip}`);
     for (const p of ['restore', 'failback'] as const) emit({ type: 'phase:end', run: label, phase: p, status: 'skipped', detail: '--no-restore' });
   } else {
     await phase(emit, label, 'failback', `${master} takes ${vip} back (preemption)`, async () => {
@@ -673,7 +686,15 @@ async function oneRun(
     if (opts.restore) {
       // while the watchers still answer clock queries
       const dirs = names.map((n) => ({ name: n, conn: n === master ? masterConn : conns[n]!, lanIp: cluster.model.hosts[n]?.lan_ip }));
-      await Promise.all(dirs.map(async (d) => (after[d.name] = await readState(d.conn, directors[d.name]!.lanInterface))));
+      // health checks may still be re-adding real servers: give the cluster a bounded while to settle
+      const settleStart = localNowMs();
+      for (let attempt = 1; ; attempt++) {
+        await Promise.all(dirs.map(async (d) => (after[d.name] = await readState(d.conn, directors[d.name]!.lanInterface))));
+        if (!compareStates(start.before, after, cluster.model.vips).length || attempt >= 20 || signal?.aborted) break;
+        await sleep(1000, signal);
+      }
+      const settled = localNowMs() - settleStart;
+      if (settled > 1500) notes.push(`the cluster took ${fmtS(settled)} after the failback to look as the drill found it (e.g. health checks re-adding real servers)`);
       const clientLocal = await measureOffset(clientConn, 3);
       clocksAfter = { [client]: clientLocal, ...(await measureClocks(clientConn, clientLocal, dirs)) };
     }
@@ -733,6 +754,12 @@ async function oneRun(
     const splitBrains = overlaps(holds[master]!, holds[backup]!).filter((i) => (i.to ?? Infinity) > killAt - clockErrorMs);
     const failoverSplit = splitBrains.find((i) => restoreAt === undefined || i.from < restoreAt);
     const failbackSplit = restoreAt === undefined ? undefined : splitBrains.find((i) => i.from >= restoreAt);
+    if (logs[master]!.length) {
+      const released = firstChange(logs[master]!, vip, false, killAt - clockErrorMs, restoreAt ?? Infinity);
+      notes.push(released !== undefined
+        ? `${master} released ${vip} ${fmtS(released - killAt)} after the kill${label.mode === 'link' ? ' (keepalived: interface down → FAULT, VIPs removed)' : ''}`
+        : `${master} kept ${vip} until ${restoreAt !== undefined ? 'the restore' : 'the end'}${label.mode === 'kill' ? ' (no keepalived left to remove it)' : ''}`);
+    }
     if (!takeoverSeen) notes.push(`${backup} did not take ${vip} over within ${fmtS(start.takeoverBoundMs)}`);
     if (failbackSeen === false) notes.push(`${master} did not take ${vip} back within ${fmtS(start.failbackBoundMs)}`);
     for (const n of [client, ...names]) {

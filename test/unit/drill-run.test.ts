@@ -2,6 +2,7 @@
 // the directors (vipwatch.py's log, `ip -o -4 addr`, the deployed keepalived.conf), the interval
 // arithmetic behind takeover / failback / split brain, and the before/after comparison.
 import test from 'ava';
+import { Writable } from 'node:stream';
 import { UsageError } from '../../lib/cli.ts';
 import { KILL_DELAY_MS, MODES, modeProblem, remoteWait } from '../../lib/drill/kill.ts';
 import {
@@ -19,6 +20,7 @@ import {
 import { parseDrillArgs } from '../../lib/drill/options.ts';
 import { compareStates, drillTargets, profileLabel, type HostState } from '../../lib/drill/run.ts';
 import { fileStamp } from '../../lib/drill/report.ts';
+import { createDrillUi } from '../../lib/drill/ui.ts';
 import { sh } from '../../lib/shell.ts';
 import director from '../../roles/director/index.ts';
 import { LAB, byModule, labFacts, load, render, roleVars, validate } from './lvs-fixtures.ts';
@@ -269,4 +271,53 @@ test('profileLabel and fileStamp', (t) => {
   t.is(profileLabel(3, 0.1), 'fast');
   t.is(profileLabel(3, 0.3), 'vrrpv3/0.3s');
   t.is(fileStamp(new Date('2025-11-21T22:30:05.123Z')), '2025-11-21T22-30-05Z');
+});
+
+// ------------------------------------------------------------------ the progress view
+
+function sink() {
+  let text = '';
+  const out = new Writable({ write: (chunk, _enc, cb) => ((text += chunk.toString()), cb()) }) as unknown as NodeJS.WritableStream;
+  return { out, text: () => text };
+}
+
+const feed = (ui: ReturnType<typeof createDrillUi>, failAt?: string) => {
+  const run = { mode: 'stop' as const, index: 1, of: 1, profile: 'default' };
+  ui.onEvent({ type: 'preflight:start' });
+  ui.onEvent({ type: 'phase:start', phase: 'preflight', title: 'preflight: 172.28.128.200:80' });
+  ui.onEvent({ type: 'phase:end', phase: 'preflight', status: 'done', detail: '172.28.128.200 on bal1' });
+  ui.onEvent({ type: 'run:start', run });
+  for (const phase of ['start', 'kill', 'takeover', 'restore', 'failback', 'collect'] as const) {
+    ui.onEvent({ type: 'phase:start', run, phase, title: `${phase} title` });
+    if (phase === failAt) {
+      ui.onEvent({ type: 'phase:end', run, phase, status: 'failed', detail: 'it broke' });
+      ui.onEvent({ type: 'run:end', run, summary: 'failed', failed: 'it broke' });
+      return;
+    }
+    ui.onEvent({ type: 'phase:end', run, phase, status: 'done', detail: `${phase} detail` });
+  }
+  ui.onEvent({ type: 'run:end', run, summary: 'outage 1.00 s' });
+};
+
+test('ui, lines: one line per finished phase, prefixed by the run', async (t) => {
+  const s = sink();
+  const ui = createDrillUi({ out: s.out, mode: 'lines' });
+  feed(ui);
+  await ui.done();
+  t.regex(s.text(), /^preflight ok: 172\.28\.128\.200 on bal1$/m);
+  t.regex(s.text(), /^\[stop 1\/1 \(default\)\] takeover ok: takeover detail$/m);
+  t.regex(s.text(), /^\[stop 1\/1 \(default\)\] outage 1\.00 s$/m);
+});
+
+test('ui, listr2 (test renderer): every phase shown; a failed run ends its remaining phases instead of hanging', async (t) => {
+  for (const failAt of [undefined, 'takeover']) {
+    const s = sink();
+    const ui = createDrillUi({ out: s.out, mode: 'test' });
+    feed(ui, failAt);
+    await ui.done();
+    t.regex(s.text(), /preflight: 172\.28\.128\.200 on bal1/);
+    t.regex(s.text(), /kill: kill detail/);
+    if (failAt) t.regex(s.text(), /takeover: it broke/);
+    else t.regex(s.text(), /collect: collect detail/);
+  }
 });
