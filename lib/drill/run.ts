@@ -123,6 +123,8 @@ export interface RunRecord {
   /** both held it: the failover's overlap (given to analyze) and any during the failback */
   splitBrains: Interval[];
   failbackSplitBrainMs?: number;
+  /** the backup took the VIP although nothing had failed (adverts late: the timers are too tight here) */
+  spuriousTakeovers: number;
   /** the cluster after the run, compared with before it */
   restored?: { ok: boolean; problems: string[] };
   notes: string[];
@@ -760,6 +762,11 @@ async function oneRun(
         ? `${master} released ${vip} ${fmtS(released - killAt)} after the kill${label.mode === 'link' ? ' (keepalived: interface down → FAULT, VIPs removed)' : ''}`
         : `${master} kept ${vip} until ${restoreAt !== undefined ? 'the restore' : 'the end'}${label.mode === 'kill' ? ' (no keepalived left to remove it)' : ''}`);
     }
+    // the backup taking the VIP at any other moment is VRRP misreading late adverts as a dead master
+    const spurious = logs[backup]!.flatMap((l) => l.states).filter((c) => c.vip === vip && c.held && !c.initial && c.t !== takeoverAt).map((c) => c.t);
+    if (spurious.length) {
+      notes.push(`${backup} took ${vip} ${spurious.length} time(s) with no failure (at ${spurious.map((t) => `${t.toFixed(0)} ms`).join(', ')}): adverts arrived late (timer jitter); advert_int ${config.advertInt} s is not stable here`);
+    }
     if (!takeoverSeen) notes.push(`${backup} did not take ${vip} over within ${fmtS(start.takeoverBoundMs)}`);
     if (failbackSeen === false) notes.push(`${master} did not take ${vip} back within ${fmtS(start.failbackBoundMs)}`);
     for (const n of [client, ...names]) {
@@ -789,7 +796,7 @@ async function oneRun(
         if (clocksAfter[n]) entry.after = clocksAfter[n];
         return [n, entry];
       })),
-      holds, splitBrains, notes, timeline, metrics,
+      holds, splitBrains, spuriousTakeovers: spurious.length, notes, timeline, metrics,
     };
     if (takeoverAt !== undefined) record.takeoverAt = takeoverAt;
     if (restoreAt !== undefined) record.restoreAt = restoreAt;

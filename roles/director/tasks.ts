@@ -10,6 +10,14 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
   return [
     pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify: ['restart keepalived'] }),
     ...directorKernelModules(model).map((name) => kmod({ name, persist: true }, { name: `kernel module ${name}` })),
+    // IPVS keeps a connection's entry for minutes after its last packet (FIN_WAIT, 2 min, is the
+    // last state a DR or TUN director sees). A new connection from a recycled client port that
+    // matches an old entry goes to that entry's real server, past the scheduler: if the health
+    // check has removed that server, its packets are silently dropped (expire_nodest_conn 0) —
+    // the client times out although a healthy server is there; if not, the split drifts from
+    // the weights. So: expire such entries and schedule afresh.
+    sysctl({ key: 'net.ipv4.vs.expire_nodest_conn', value: 1 }, { name: 'IPVS: reschedule connections of a removed real server' }),
+    sysctl({ key: 'net.ipv4.vs.conn_reuse_mode', value: 2 }, { name: 'IPVS: reschedule recycled client ports (DR, TUN: FIN_WAIT too)' }),
     ...(nat
       ? [
           sysctl({ key: 'net.ipv4.ip_forward', value: 1 }, { name: 'NAT: forward' }),

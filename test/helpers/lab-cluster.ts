@@ -247,7 +247,8 @@ export async function startProbe(lab: Lab, client: string, vip: string, opts: { 
     '--interval-ms', String(opts.intervalMs ?? 40), '--timeout-ms', String(opts.timeoutMs ?? 1000), '--persistent', '0',
   ];
   const started = await conn.exec(
-    sh`cd ${dir} && nohup python3 probe.py ${args} >probe.log 2>probe.err </dev/null & echo $! >${`${dir}/pid`}; sleep 1; cat ${`${dir}/pid`}`,
+    // `cd` apart: `a && b &` would background a subshell holding this channel open, and $! would be its PID.
+    sh`cd ${dir} || exit 1; nohup python3 probe.py ${args} >probe.log 2>probe.err </dev/null & echo $!`,
   );
   const pid = Number(started.stdout.trim());
   if (!pid) throw new Error(`probe did not start: ${started.stderr}`);

@@ -31,6 +31,11 @@ function block(conf: string, head: RegExp): string {
 }
 
 const line = (s: string) => new RegExp(`^\\s*${s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\s*$`, 'm');
+/** Set on every director whatever the forwarding method (roles/director/tasks.ts). */
+const IPVS_SYSCTLS = [
+  ['net.ipv4.vs.expire_nodest_conn', 1],
+  ['net.ipv4.vs.conn_reuse_mode', 2],
+];
 
 test('lab, bal1: global_defs, one BACKUP instance at priority 150, the virtual server with both real servers', async (t) => {
   const { conf } = await director_('bal1');
@@ -65,7 +70,7 @@ test('lab, bal2: the same layout at priority 100', async (t) => {
 
 test('the tasks: packages restart, the config reloads, validated by keepalived -t, 0640', async (t) => {
   const { tasks, tpl } = await director_('bal1');
-  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'template', 'service']);
+  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'template', 'service']);
   const [pkg] = byModule(tasks, 'pkg');
   t.deepEqual(pkg.args.names, ['keepalived', 'ipvsadm']);
   t.deepEqual(pkg.notify, ['restart keepalived']);
@@ -76,7 +81,7 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
   t.like(tpl.args, { src: 'keepalived.conf.ejs', dest: '/etc/keepalived/keepalived.conf', mode: '0640', validate: 'keepalived -t -f %s' });
   t.deepEqual(tpl.notify, ['reload keepalived']);
   t.like(byModule(tasks, 'service')[0].args, { name: 'keepalived', state: 'started', enabled: true });
-  t.deepEqual(byModule(tasks, 'sysctl'), [], 'no forwarding in DR');
+  t.deepEqual(byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]), IPVS_SYSCTLS, 'no forwarding in DR');
 
   const handlers = director.handlers!((await director_('bal1')).vars as never);
   t.deepEqual(handlers.map((h) => [h.name, h.args.state]), [
@@ -118,6 +123,7 @@ test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one s
   t.deepEqual(
     byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]),
     [
+      ...IPVS_SYSCTLS,
       ['net.ipv4.ip_forward', 1],
       ['net.ipv4.conf.all.send_redirects', 0],
       ['net.ipv4.conf.default.send_redirects', 0],
@@ -140,7 +146,7 @@ test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one s
 test('TUN: lvs_method TUN, no forwarding sysctl', async (t) => {
   const { conf, tasks } = await director_('bal2', { lvs_services: [{ port: 80, lb_kind: 'TUN' }] });
   t.regex(block(conf, /^virtual_server 172\.28\.128\.200 80 {/), line('lvs_method TUN'));
-  t.deepEqual(byModule(tasks, 'sysctl'), []);
+  t.deepEqual(byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]), IPVS_SYSCTLS, 'no forwarding in TUN');
 });
 
 test('active-active, bal1: six instances, its priorities follow the layout, MASTER (150) of two', async (t) => {
