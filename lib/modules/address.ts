@@ -85,6 +85,12 @@ export interface AddressDecision {
   unit?: string | null;
   /** wants symlink to create (true) or remove (false) */
   link?: boolean;
+  /**
+   * an existing unit file changes or goes: systemd must re-read it. A NEW unit needs no reload
+   * (systemd loads a unit file when first asked for it, and reads them all at boot), which
+   * spares a `systemctl daemon-reload` — a second per address under emulation.
+   */
+  reload?: boolean;
   /** current and wanted state, for the summary */
   describe: string[];
 }
@@ -117,10 +123,12 @@ export function decideAddress(args: AddressArgs, st: AddressState): AddressDecis
       const content = unitContent(args.dev, cidr);
       if (st.unit !== content) d.unit = content;
       if (st.link !== target) d.link = true;
+      if (st.unit !== null && d.unit !== undefined) d.reload = true;
       if (d.unit !== undefined || d.link !== undefined) d.describe.push(`persist via ${name}`);
     } else {
       if (st.unit !== null) d.unit = null;
       if (st.link !== null) d.link = false;
+      if (st.unit !== null) d.reload = true;
       if (d.unit !== undefined || d.link !== undefined) d.describe.push(`remove ${name}`);
     }
   }
@@ -157,15 +165,14 @@ export const address = defineModule<AddressArgs>({
   async apply(ctx, args, change) {
     const d = change.data as AddressDecision;
     const name = unitName(args.dev, normaliseCidr(args.cidr));
-    if (d.now.length) await ctx.conn.exec(join(d.now, ' && '));
-    if (d.unit === undefined && d.link === undefined) return;
-    const cmds: Command[] = [];
+    // The unit goes up first; then ONE exec: the address now, the links, the reload if any.
     if (typeof d.unit === 'string') await ctx.conn.put(`${UNIT_DIR}/${name}`, d.unit, { mode: '0644' });
+    const cmds: Command[] = [...d.now];
     if (d.unit === null) cmds.push(sh`rm -f -- ${`${UNIT_DIR}/${name}`}`);
     if (d.link === true) cmds.push(sh`mkdir -p -- ${WANTS_DIR}`, sh`ln -sfn -- ${`${UNIT_DIR}/${name}`} ${`${WANTS_DIR}/${name}`}`);
     if (d.link === false) cmds.push(sh`rm -f -- ${`${WANTS_DIR}/${name}`}`);
-    // systemd only notices new or removed unit files after a reload; without a running systemd there is nothing to tell.
-    cmds.push(ifSystemd(sh`systemctl daemon-reload`));
-    await ctx.conn.exec(join(cmds, ' && '));
+    // without a running systemd there is nothing to tell
+    if (d.reload) cmds.push(ifSystemd(sh`systemctl daemon-reload`));
+    if (cmds.length) await ctx.conn.exec(join(cmds, ' && '));
   },
 });

@@ -35,24 +35,32 @@ export interface Answer {
   server?: string;
 }
 
+/** Ends each request's output: the body comes before it, on lines of its own. */
+const END = 'lvsplay-req';
+
 /**
- * One /bin/sh loop: a new connection per request (so IPVS schedules each one), one output line
- * per request: `req <n> <body, newlines folded> code=<status>`.
+ * ONE curl process for all the requests (starting curl costs far more than a request under
+ * emulation): the URL N times, `Connection: close` so that each request gets a new connection
+ * (IPVS schedules connections, not requests), -m per request, and after each one a line
+ * `lvsplay-req code=<status>` (000 when it failed; curl goes on with the next URL).
  */
 export function probeCommand(url: string, requests: number, timeoutSeconds: number): Command {
-  return sh`n=${requests}; i=0; while [ "$i" -lt "$n" ]; do i=$((i+1)); printf 'req %s ' "$i"; curl -s -m ${timeoutSeconds} -w ' code=%{http_code}' ${url} | tr '\\n' ' '; echo; done`;
+  if (!Number.isInteger(requests) || requests < 1) throw new Error(`lvs_verify: requests must be a positive integer, got ${requests}`);
+  return sh`curl -s -g -m ${timeoutSeconds} -H ${'Connection: close'} -w ${`\\n${END} code=%{http_code}\\n`} ${Array<string>(requests).fill(url)}`;
 }
 
+/** probeCommand's output → one answer per request, in order. */
 export function parseProbe(stdout: string): Answer[] {
-  return stdout
-    .split('\n')
-    .map((line) => /^req (\d+) (.*)$/.exec(line.trim()))
-    .filter((m): m is RegExpExecArray => !!m)
-    .map((m) => {
-      const status = /code=(\d{3})\s*$/.exec(m[2]);
-      const server = /served-by:\s*([A-Za-z0-9._-]+)/i.exec(m[2]);
-      return { seq: Number(m[1]), status: status ? Number(status[1]) : 0, ...(server ? { server: server[1] } : {}) };
-    });
+  const answers: Answer[] = [];
+  const end = new RegExp(`^${END} code=(\\d{3})$`, 'gm');
+  let from = 0;
+  for (let m = end.exec(stdout); m; m = end.exec(stdout)) {
+    const body = stdout.slice(from, m.index);
+    from = end.lastIndex;
+    const server = /served-by:\s*([A-Za-z0-9._-]+)/i.exec(body);
+    answers.push({ seq: answers.length + 1, status: Number(m[1]), ...(server ? { server: server[1] } : {}) });
+  }
+  return answers;
 }
 
 export interface SplitVerdict {
@@ -145,11 +153,14 @@ export const verify = defineModule<VerifyArgs>({
     for (const t of args.targets) {
       const url = `http://${t.vip}:${t.port}${args.path ?? '/'}`;
       const r = await ctx.conn.exec(probeCommand(url, requests, timeout), { nothrow: true, timeoutMs: requests * (timeout + 1) * 1000 + 10_000, signal: ctx.signal });
-      if (r.exitCode !== 0) {
-        problems.push(`${url}: the probe loop exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+      const answers = parseProbe(r.stdout);
+      // curl's exit code is the last request's: a failed request is counted by checkSplit; no
+      // answer at all means curl itself could not run.
+      if (!answers.length) {
+        problems.push(`${url}: curl exited ${r.exitCode} without a result: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
         continue;
       }
-      const v = checkSplit(parseProbe(r.stdout), args.servers, t.lbAlgo, { persistent: t.persistent, tolerance: args.tolerance, requests });
+      const v = checkSplit(answers, args.servers, t.lbAlgo, { persistent: t.persistent, tolerance: args.tolerance, requests });
       ctx.log(`${url} (${t.lbAlgo}): ${Object.entries(v.counts).map(([k, n]) => `${k} ${n}`).join(', ')}${v.failed ? `, failed ${v.failed}` : ''}`);
       problems.push(...v.problems.map((p) => `${url}: ${p}`));
     }

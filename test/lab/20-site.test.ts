@@ -113,8 +113,10 @@ test.serial('3. a weight change under traffic: only keepalived.conf changes, kee
   try {
     const m = await master();
     const pidsBefore = { bal1: await lab.mainPid('bal1', 'keepalived'), bal2: await lab.mainPid('bal2', 'keepalived') };
-    const probe = await startProbe(lab, 'client', vip, { intervalMs: 25, maxSeconds: 240 });
-    const r = await playbook('site', heavier.file);
+    const probe = await startProbe(lab, 'client', vip, { intervalMs: 20, maxSeconds: 240 });
+    // The client's verify would share the rr scheduler with the probe's 50 connections/s, so its
+    // own split says nothing during this run: the probe is the check here (and verify runs below).
+    const r = await playbook('site', heavier.file, ['--skip-tags', 'verify']);
     const timeline = await probe.stop();
     t.is(r.code, 0, describeRun(r));
     const changed = changedResults(r.report!).map((c) => `${c.host}: ${c.handler ? 'handler ' : ''}${c.task}`).sort();

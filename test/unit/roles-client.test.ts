@@ -49,12 +49,16 @@ for (const [name, answers, servers, algo, opts, problems] of cases) {
   });
 }
 
-test('parseProbe reads the loop output: status, served-by, failures', (t) => {
+test('parseProbe reads curl\'s output: status, served-by, failures', (t) => {
   const out = [
-    'req 1 <!doctype html> <html> <pre> served-by: real1 </pre> </html>  code=200',
-    'req 2 <html>Served-By: real-2.lab</html> code=200',
-    'req 3  code=000',
-    'req 4 <html>Bad gateway</html> code=502',
+    '<!doctype html>', '<html>', '<pre>', 'served-by: real1', '</pre>', '</html>', '',
+    'lvsplay-req code=200',
+    '<html>Served-By: real-2.lab</html>',
+    'lvsplay-req code=200',
+    '',
+    'lvsplay-req code=000',
+    '<html>Bad gateway</html>',
+    'lvsplay-req code=502',
     'noise',
     '',
   ].join('\n');
@@ -66,17 +70,17 @@ test('parseProbe reads the loop output: status, served-by, failures', (t) => {
   ]);
 });
 
-test('probeCommand is one /bin/sh loop with the URL quoted', (t) => {
+test('probeCommand is one curl, the URL quoted and repeated, a new connection per request', (t) => {
   const cmd = probeCommand("http://172.28.128.200:80/a'b", 20, 2);
-  t.regex(cmd.text, /^n=20; i=0; while/);
-  t.true(cmd.text.includes(`'http://172.28.128.200:80/a'\\''b'`));
-  t.true(cmd.text.includes("tr '\\n' ' '"));
+  t.regex(cmd.text, /^curl -s -g -m 2 -H 'Connection: close' -w /);
+  t.is(cmd.text.split(`'http://172.28.128.200:80/a'\\''b'`).length - 1, 20);
+  t.throws(() => probeCommand('http://x/', 0, 2), { message: /positive integer/ });
 });
 
-// The remote part for real: the loop under the local /bin/sh (dash on Debian) with curl, against
+// The remote part for real: the command under the local /bin/sh (dash on Debian) with curl, against
 // an HTTP server on 127.0.0.1 that answers like two real servers behind rr.
 const withCurl = existsSync('/usr/bin/curl') ? test : test.skip;
-withCurl('the probe loop under /bin/sh, parsed and checked', async (t) => {
+withCurl('the probe command under /bin/sh, parsed and checked', async (t) => {
   let n = 0;
   const server = http.createServer((req, res) => {
     n++;
