@@ -79,8 +79,18 @@ function shellWord(s: string): string {
 
 /** Starts qemu; it daemonizes once its devices are set up, so errors arrive here on stderr. */
 export async function startQemu(args: string[]): Promise<void> {
-  const r = await q`qemu-system-x86_64 ${args}`.nothrow();
-  if (r.exitCode !== 0) throw new Error(`qemu-system-x86_64 failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
+  // A VM killed a moment ago leaves its SSH forward's closed connections in TIME_WAIT, and slirp binds
+  // the forward without SO_REUSEADDR: the port comes free within the kernel's 60 s TIME_WAIT.
+  const deadline = Date.now() + 75_000;
+  for (;;) {
+    const r = await q`qemu-system-x86_64 ${args}`.nothrow();
+    if (r.exitCode === 0) return;
+    const message = r.stderr.trim() || r.stdout.trim();
+    if (!/Could not set up host forwarding rule/.test(message) || Date.now() > deadline) {
+      throw new Error(`qemu-system-x86_64 failed (exit ${r.exitCode}): ${message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 let version: Promise<string> | undefined;

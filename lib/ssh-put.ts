@@ -54,6 +54,9 @@ export function putScript(p: PutPaths, opts: PutOptions, asRoot: boolean): Comma
     const validate = raw(opts.validate.replaceAll('%s', quote(p.temp)));
     lines.push(sh`(${validate}\n) </dev/null || { rc=$?; printf 'validate exited %s\\n' "$rc" >&2; exit 103; }`);
   }
+  // the content reaches the disk before the rename makes it live: a power cut right after a converge
+  // must leave the old file or the new one, never an empty one (coreutils sync FILE is fsync)
+  lines.push(sh`sync -- "$t" 2>/dev/null || true`);
   lines.push(sh`mv -f -- "$t" ${p.dest} || exit 104`);
   return { text: lines.map((l) => l.text).join('\n'), masked: `put ${p.dest}` };
 }
