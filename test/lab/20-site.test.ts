@@ -20,6 +20,7 @@ import {
 } from '../helpers/lab-cluster.ts';
 import { clusterFromInventory } from '../../lib/lvs/index.ts';
 import { sh } from '../../lib/shell.ts';
+import { ACTIVE_ACTIVE, renderDirector } from '../unit/lvs-fixtures.ts';
 
 let lab: Lab;
 let vip: string;
@@ -75,6 +76,33 @@ test.serial('1. a pristine lab converges: real1 and real2 answer the VIP alterna
   const servers = answers.map((a) => (a.status === 200 ? a.server : `failed(${a.status})`));
   t.deepEqual(countAnswers(answers), { real1: 10, real2: 10 });
   t.true(servers.every((s, i) => i === 0 || s !== servers[i - 1]), `rr alternates: ${servers.join(' ')}`);
+});
+
+// keepalived's own parser on a director (the package the role installed), for every shape of
+// keepalived.conf the role can render; -l -D sends its complaints to stderr.
+const KEEPALIVED_VARIANTS: Array<[string, Record<string, unknown>, string]> = [
+  ['lab', {}, LAB_INVENTORY],
+  ['fast', { lvs_profile: 'fast' }, LAB_INVENTORY],
+  ['auth', { lvs_auth_pass: 'buka17' }, LAB_INVENTORY],
+  ['nat', { lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }, LAB_INVENTORY],
+  ['tun', { lvs_services: [{ port: 80, lb_kind: 'TUN', lb_algo: 'wlc', persistence_timeout: 60 }, { port: 53, protocol: 'udp', lb_algo: 'sh', check: { type: 'TCP_CHECK' } }] }, LAB_INVENTORY],
+  ['active-active', {}, ACTIVE_ACTIVE],
+];
+
+test.serial('1b. keepalived -t on bal1 accepts every keepalived.conf variant the role renders', async (t) => {
+  const c = await lab.conn('bal1');
+  const dir = (await lab.run('bal1', sh`mktemp -d`)).trim();
+  try {
+    for (const [name, extra, file] of KEEPALIVED_VARIANTS) {
+      const { conf } = await renderDirector('bal1', extra, file, 'eth1');
+      const f = `${dir}/${name}.conf`;
+      await c.put(f, conf);
+      const r = await lab.exec('bal1', sh`keepalived -t -f ${f} -l -D`);
+      t.is(r.exitCode, 0, `${name}: keepalived -t exited ${r.exitCode}:\n${r.stderr}${r.stdout}`);
+    }
+  } finally {
+    await lab.exec('bal1', sh`rm -rf ${dir}`);
+  }
 });
 
 test.serial('2. converged: a second run changes nothing, and --check changes nothing and touches nothing', async (t) => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { loadInventory } from '../../lib/inventory.ts';
 import { renderTemplate } from '../../lib/modules/template.ts';
 import { varsFor } from '../../lib/runner.ts';
+import director from '../../roles/director/index.ts';
 import type { Facts, Inventory, Role, RoleVars, Task } from '../../lib/types.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,6 +46,16 @@ export async function render(role: Role, vars: Record<string, unknown>, task: Ta
 }
 
 export const byModule = (tasks: Task[], name: string) => tasks.filter((t) => t.module.name === name);
+
+/** The director role's tasks and rendered keepalived.conf for `host`, as a converge would make them. */
+export async function renderDirector(host = 'bal1', extra: Record<string, unknown> = {}, file = LAB, lanDev = 'eth1') {
+  const inv = await load(file, extra);
+  validate(inv, director, extra);
+  const vars = roleVars(inv, director, host, extra, labFacts(inv, host, lanDev));
+  const tasks = director.tasks(vars as never);
+  const [tpl] = byModule(tasks, 'template');
+  return { inv, vars, tasks, tpl, conf: await render(director, vars, tpl) };
+}
 
 /** The lab topology as a ClusterInput, for the pure model tests; `all` laid over every host. */
 export function labInput(all: Record<string, unknown> = {}, hosts: Record<string, Record<string, unknown>> = {}, groups: Record<string, string[]> = {}) {

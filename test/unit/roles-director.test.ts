@@ -1,21 +1,8 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { clusterFromInventory, mastersWith } from '../../lib/lvs/index.ts';
 import { renderTemplate } from '../../lib/modules/template.ts';
 import director from '../../roles/director/index.ts';
-import { ACTIVE_ACTIVE, LAB, byModule, labFacts, load, render, roleVars, validate } from './lvs-fixtures.ts';
-
-async function director_(host = 'bal1', extra: Record<string, unknown> = {}, file = LAB, lanDev = 'eth1') {
-  const inv = await load(file, extra);
-  validate(inv, director, extra);
-  const vars = roleVars(inv, director, host, extra, labFacts(inv, host, lanDev));
-  const tasks = director.tasks(vars as never);
-  const [tpl] = byModule(tasks, 'template');
-  return { inv, vars, tasks, tpl, conf: await render(director, vars, tpl) };
-}
+import { ACTIVE_ACTIVE, LAB, byModule, labFacts, load, renderDirector, roleVars } from './lvs-fixtures.ts';
 
 /** The text of the block opened by the first line matching `head` (braces balanced). */
 function block(conf: string, head: RegExp): string {
@@ -38,7 +25,7 @@ const IPVS_SYSCTLS = [
 ];
 
 test('lab, bal1: global_defs, one BACKUP instance at priority 150, the virtual server with both real servers', async (t) => {
-  const { conf } = await director_('bal1');
+  const { conf } = await renderDirector('bal1');
   t.is((conf.match(/{/g) ?? []).length, (conf.match(/}/g) ?? []).length, 'braces balance');
   const g = block(conf, /^global_defs {/);
   for (const l of ['router_id bal1', 'enable_script_security', 'script_user nobody', 'vrrp_version 2', 'lvs_sync_daemon eth1 VI_1']) t.regex(g, line(l));
@@ -60,7 +47,7 @@ test('lab, bal1: global_defs, one BACKUP instance at priority 150, the virtual s
 });
 
 test('lab, bal2: the same layout at priority 100', async (t) => {
-  const { conf } = await director_('bal2');
+  const { conf } = await renderDirector('bal2');
   const vi = block(conf, /^vrrp_instance VI_1 {/);
   t.regex(vi, line('priority 100'));
   t.regex(vi, line('virtual_router_id 51'));
@@ -69,7 +56,7 @@ test('lab, bal2: the same layout at priority 100', async (t) => {
 });
 
 test('the tasks: packages restart, the config reloads, validated by keepalived -t, 0640', async (t) => {
-  const { tasks, tpl } = await director_('bal1');
+  const { tasks, tpl } = await renderDirector('bal1');
   t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'template', 'service']);
   const [pkg] = byModule(tasks, 'pkg');
   t.deepEqual(pkg.args.names, ['keepalived', 'ipvsadm']);
@@ -83,7 +70,7 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
   t.like(byModule(tasks, 'service')[0].args, { name: 'keepalived', state: 'started', enabled: true });
   t.deepEqual(byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]), IPVS_SYSCTLS, 'no forwarding in DR');
 
-  const handlers = director.handlers!((await director_('bal1')).vars as never);
+  const handlers = director.handlers!((await renderDirector('bal1')).vars as never);
   t.deepEqual(handlers.map((h) => [h.name, h.args.state]), [
     ['reload keepalived', 'reloaded'],
     ['restart keepalived', 'restarted'],
@@ -91,14 +78,14 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
 });
 
 test('lvs_profile fast: VRRPv3, advert_int 0.1, no authentication', async (t) => {
-  const { conf } = await director_('bal1', { lvs_profile: 'fast' });
+  const { conf } = await renderDirector('bal1', { lvs_profile: 'fast' });
   t.regex(conf, line('vrrp_version 3'));
   t.regex(conf, line('advert_int 0.1'));
   t.notRegex(conf, /authentication/);
 });
 
 test('VRRPv2 with lvs_auth_pass: PASS authentication, masked in the diff', async (t) => {
-  const { conf, vars, tpl } = await director_('bal2', { lvs_auth_pass: 'buka17' });
+  const { conf, vars, tpl } = await renderDirector('bal2', { lvs_auth_pass: 'buka17' });
   const auth = block(conf, /^\s*authentication {/);
   t.regex(auth, line('auth_type PASS'));
   t.regex(auth, line('auth_pass buka17'));
@@ -107,7 +94,7 @@ test('VRRPv2 with lvs_auth_pass: PASS authentication, masked in the diff', async
 });
 
 test('lvs_preempt false: nopreempt, still BACKUP everywhere', async (t) => {
-  const { conf } = await director_('bal1', { lvs_preempt: false });
+  const { conf } = await renderDirector('bal1', { lvs_preempt: false });
   t.regex(conf, line('nopreempt'));
   t.regex(conf, line('state BACKUP'));
   t.notRegex(conf, /state MASTER/);
@@ -119,7 +106,7 @@ test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one s
     lvs_services: [{ port: 80, lb_kind: 'NAT', lb_algo: 'wrr', persistence_timeout: 300, check: { type: 'TCP_CHECK' } }],
     lvs_nat_gateway: '172.28.128.250',
   };
-  const { conf, tasks } = await director_('bal1', extra);
+  const { conf, tasks } = await renderDirector('bal1', extra);
   t.deepEqual(
     byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]),
     [
@@ -144,13 +131,13 @@ test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one s
 });
 
 test('TUN: lvs_method TUN, no forwarding sysctl', async (t) => {
-  const { conf, tasks } = await director_('bal2', { lvs_services: [{ port: 80, lb_kind: 'TUN' }] });
+  const { conf, tasks } = await renderDirector('bal2', { lvs_services: [{ port: 80, lb_kind: 'TUN' }] });
   t.regex(block(conf, /^virtual_server 172\.28\.128\.200 80 {/), line('lvs_method TUN'));
   t.deepEqual(byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]), IPVS_SYSCTLS, 'no forwarding in TUN');
 });
 
 test('active-active, bal1: six instances, its priorities follow the layout, MASTER (150) of two', async (t) => {
-  const { conf, inv } = await director_('bal1', {}, ACTIVE_ACTIVE);
+  const { conf, inv } = await renderDirector('bal1', {}, ACTIVE_ACTIVE);
   const m = clusterFromInventory(inv, (h) => h.vars);
   const instances = [...conf.matchAll(/^vrrp_instance (VI_\d+) {/gm)].map((x) => x[1]);
   t.deepEqual(instances, ['VI_1', 'VI_2', 'VI_3', 'VI_4', 'VI_5', 'VI_6']);
@@ -164,7 +151,7 @@ test('active-active, bal1: six instances, its priorities follow the layout, MAST
 });
 
 test('the LAN interface is the one holding lan_ip in the facts', async (t) => {
-  const { conf } = await director_('bal1', {}, LAB, 'ens4');
+  const { conf } = await renderDirector('bal1', {}, LAB, 'ens4');
   t.regex(conf, line('interface ens4'));
   t.regex(conf, line('lvs_sync_daemon ens4 VI_1'));
 });
@@ -173,36 +160,4 @@ test('a host without facts and without lvs_lan_interface cannot build its tasks'
   const inv = await load(LAB);
   const vars = roleVars(inv, director, 'bal1', {}, { ...labFacts(inv, 'bal1'), interfaces: {} });
   t.throws(() => director.tasks(vars as never), { message: /bal1: cannot discover the LAN interface without facts/ });
-});
-
-// keepalived's own parser, when a keepalived binary is at hand (LVSPLAY_KEEPALIVED or /usr/sbin/keepalived).
-const keepalived = process.env.LVSPLAY_KEEPALIVED ?? '/usr/sbin/keepalived';
-const localIf = Object.entries(os.networkInterfaces()).find(([, a]) => a?.some((x) => !x.internal && x.family === 'IPv4'))?.[0];
-const withKeepalived = existsSync(keepalived) && localIf ? test : test.skip;
-
-withKeepalived('keepalived -t accepts every variant', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lvsplay-ka-'));
-  try {
-    const variants: Array<[string, Record<string, unknown>, string]> = [
-      ['lab', {}, LAB],
-      ['fast', { lvs_profile: 'fast' }, LAB],
-      ['auth', { lvs_auth_pass: 'buka17' }, LAB],
-      ['nat', { lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }, LAB],
-      ['tun', { lvs_services: [{ port: 80, lb_kind: 'TUN', lb_algo: 'wlc', persistence_timeout: 60 }, { port: 53, protocol: 'udp', lb_algo: 'sh', check: { type: 'TCP_CHECK' } }] }, LAB],
-      ['active-active', {}, ACTIVE_ACTIVE],
-    ];
-    for (const [name, extra, file] of variants) {
-      const { conf } = await director_('bal1', extra, file, localIf!);
-      const f = path.join(dir, `${name}.conf`);
-      writeFileSync(f, conf);
-      try {
-        execFileSync(keepalived, ['-t', '-f', f, '-l', '-D'], { stdio: 'pipe', timeout: 20_000 });
-        t.pass(name);
-      } catch (err) {
-        t.fail(`${name}: keepalived -t exited ${(err as { status?: number }).status}: ${String((err as { stderr?: Buffer }).stderr)}`);
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });
