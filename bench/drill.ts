@@ -6,18 +6,21 @@
 // fails: VRRPv3 at each of --advert-ints, both directors watched for that long; every time the
 // backup takes the VIP is a spurious failover (adverts arrived later than 3 × advert_int + skew).
 //   npx tsx bench/drill.ts -i inventory/lab.yml --stability 120 [--advert-ints 0.1,0.2,0.3,0.5]
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadInventory } from '../lib/inventory.ts';
-import { labControl } from '../lib/drill/lab.ts';
+import { labControl } from '../lab/drill-control.ts';
 import { holdIntervals, overlaps, parseWatchLog, shiftLog } from '../lib/drill/observe.ts';
 import { clusterFromInventory } from '../lib/lvs/index.ts';
 import { sh } from '../lib/shell.ts';
 import type { DrillOptions } from '../lib/drill/options.ts';
 import { fileStamp, formatDrillSummary } from '../lib/drill/report.ts';
-import { measureOffset, runDrill, type RunRecord } from '../lib/drill/run.ts';
+import { measureOffset } from '../lib/drill/clocks.ts';
+import { WATCH_PATH, uploadWatcher } from '../lib/drill/remote.ts';
+import { runDrill } from '../lib/drill/run.ts';
+import type { RunRecord } from '../lib/drill/types.ts';
 import { formatTable, summarize } from '../lib/drill/table.ts';
 import { DRILL_MODES, type DrillMode } from '../lib/drill/theory.ts';
 import { createDrillUi } from '../lib/drill/ui.ts';
@@ -107,9 +110,9 @@ async function watchDirectors(inventory: Awaited<ReturnType<typeof loadInventory
     const texts = await Promise.all(
       model.directors.map(async (d) => {
         const conn = await pool.get(inventory.hosts.get(d)!);
-        await conn.put('/tmp/lvsplay-vipwatch.py', readFileSync(new URL('../lib/drill/vipwatch.py', import.meta.url)), { mode: '0755' });
+        await uploadWatcher(conn);
         const clock = await measureOffset(conn); // the host's clock − this machine's (± ~50 ms over SSH)
-        const r = await conn.exec(sh`python3 /tmp/lvsplay-vipwatch.py watch --vip ${vip} --duration ${seconds}`, { timeoutMs: (seconds + 60) * 1000 });
+        const r = await conn.exec(sh`python3 ${WATCH_PATH} watch --vip ${vip} --duration ${seconds}`, { timeoutMs: (seconds + 60) * 1000 });
         return [d, shiftLog(parseWatchLog(r.stdout, `${d}: vipwatch`), (t) => t - clock.offsetMs)] as const;
       }),
     );

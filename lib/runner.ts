@@ -290,6 +290,7 @@ class PlayRun {
       });
       await mapLimit(states, this.forks, async (st) => {
         if (!st.failed && !st.unreachable && st.notified.size) await this.runHandlers(play, st);
+        if (!st.failed && !st.unreachable && !this.opts.check) await this.runVerify(play, st);
         if (st.failed || st.unreachable) this.dead.add(st.host.name);
         this.emit({ type: 'host:end', play: play.name, host: st.host.name, failed: st.failed, unreachable: st.unreachable });
       });
@@ -356,16 +357,7 @@ class PlayRun {
   private async runHostTasks(play: Play, st: HostState): Promise<void> {
     if (!(await this.prepare(play, st))) return;
     for (const role of play.roles ?? []) {
-      const vars = this.baseVars(play, st, [role.defaults]);
-      let tasks: Task[];
-      try {
-        tasks = role.tasks(vars as never);
-      } catch (err) {
-        return this.failBuild(play, st, role, err);
-      }
-      for (const task of tasks) {
-        if (!(await this.runTask(play, st, task, role, vars))) return;
-      }
+      if (!(await this.runRoleList(play, st, role, role.tasks))) return;
     }
     if (play.tasks) {
       const vars = this.baseVars(play, st, (play.roles ?? []).map((r) => r.defaults));
@@ -472,6 +464,29 @@ class PlayRun {
     for (const n of notify)
       if (!known.has(n))
         throw new ConfigError(`notifies handler "${n}", which no role of play "${play.name}" defines (known: ${[...known].join(', ') || 'none'})`);
+  }
+
+  /** Each role's verify tasks, after the handlers: a host whose service does not work fails here. */
+  private async runVerify(play: Play, st: HostState): Promise<void> {
+    for (const role of play.roles ?? []) {
+      if (role.verify && !(await this.runRoleList(play, st, role, role.verify))) return;
+    }
+  }
+
+  /** Builds one of a role's task lists with the host's vars and runs it; false when the host must stop. */
+  private async runRoleList(play: Play, st: HostState, role: Role, build: (vars: never) => Task[]): Promise<boolean> {
+    const vars = this.baseVars(play, st, [role.defaults]);
+    let tasks: Task[];
+    try {
+      tasks = build(vars as never);
+    } catch (err) {
+      this.failBuild(play, st, role, err);
+      return false;
+    }
+    for (const task of tasks) {
+      if (!(await this.runTask(play, st, task, role, vars))) return false;
+    }
+    return true;
   }
 
   /** Notified handlers, once each, in the order they are defined; a handler may notify later ones. */

@@ -175,6 +175,11 @@ export interface Role<V = any> {
   defaults: Partial<V>;
   tasks: (vars: V & RoleVars) => Task[];
   handlers?: (vars: V & RoleVars) => Array<Task & { name: string }>;
+  /**
+   * Read-only checks that the role's service really works, run on each host after its batch's
+   * handlers (a reload or restart has happened by then); not run in check mode.
+   */
+  verify?: (vars: V & RoleVars) => Task[];
   /** validation of the merged vars before any host is touched; throws a ConfigError */
   validate?: (inventory: Inventory, vars: (host: Host) => V & RoleVars) => void;
 }

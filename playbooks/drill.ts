@@ -3,10 +3,11 @@
 //   npx tsx playbooks/drill.ts -i inventory/lab.yml --mode stop,kill,link,poweroff --runs 3
 import path from 'node:path';
 import { loadFromArgs, printError, UsageError } from '../lib/cli.ts';
-import { labControl } from '../lib/drill/lab.ts';
+import { labControl } from '../lab/drill-control.ts';
 import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
 import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
-import { DrillError, runDrill } from '../lib/drill/run.ts';
+import { runDrill } from '../lib/drill/run.ts';
+import { DrillError } from '../lib/drill/types.ts';
 import { createDrillUi } from '../lib/drill/ui.ts';
 import { ConfigError, UnreachableError } from '../lib/types.ts';
 

@@ -1,6 +1,6 @@
 // The four ways the drill breaks the MASTER director, and how each is undone, as data. Every
 // command prints `date +%s%N` first, on the host it breaks, in the same shell: the drill converts
-// that stamp to the probe's clock. Commands are built here, run by lib/drill/run.ts.
+// that stamp to the probe's clock. Commands are built here, run by lib/drill/one-run.ts.
 import { join, sh, type Command } from '../shell.ts';
 import type { DrillMode } from './theory.ts';
 

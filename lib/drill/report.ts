@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DrillOptions } from './options.ts';
-import type { DrillResult, RunRecord } from './run.ts';
+import type { DrillResult, RunRecord } from './types.ts';
 import { formatTable } from './table.ts';
 import { renderTimelineSvg, summaryOf } from './timeline-svg.ts';
 

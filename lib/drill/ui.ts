@@ -2,7 +2,7 @@
 // elsewhere (CI, pipes, -v) — the conventions of lib/ui.ts. A view over DrillEvents only.
 import { Listr, ListrLogger, ProcessOutput, type ListrTaskWrapper } from 'listr2';
 import { defaultUiMode } from '../ui.ts';
-import { RUN_PHASES, type DrillEvent, type DrillPhase, type RunLabel } from './run.ts';
+import { RUN_PHASES, type DrillEvent, type DrillPhase, type RunLabel } from './types.ts';
 
 export interface DrillUiOptions {
   out?: NodeJS.WritableStream;

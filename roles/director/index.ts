@@ -4,6 +4,7 @@ import type { Role } from '../../lib/types.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
 import handlers from './handlers.ts';
 import tasks from './tasks.ts';
+import verify from './verify.ts';
 
 /** IPVS + keepalived: holds the VIPs by VRRP and balances them over the real servers. */
 export const director: Role<DirectorVars> = {
@@ -12,6 +13,7 @@ export const director: Role<DirectorVars> = {
   defaults,
   tasks,
   handlers,
+  verify,
   validate: validateCluster,
 };
 

@@ -11,6 +11,7 @@ import {
   changedResults,
   countAnswers,
   describeRun,
+  failedResults,
   hostEntry,
   lab as labCli,
   playbook,
@@ -19,7 +20,7 @@ import {
   totals,
 } from '../helpers/lab-cluster.ts';
 import { clusterFromInventory } from '../../lib/lvs/index.ts';
-import { sh } from '../../lib/shell.ts';
+import { literal, sh } from '../../lib/shell.ts';
 import { ACTIVE_ACTIVE, renderDirector } from '../unit/lvs-fixtures.ts';
 
 let lab: Lab;
@@ -210,6 +211,26 @@ async function connectionCounter(): Promise<{ port: number; count: () => number;
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+test.serial('4b. a hung keepalived on the backup (every process stopped) fails the director verify by name; running again, it passes', async (t) => {
+  const backup = lab.names('directors').find((d) => d !== 'bal1')!;
+  const stopAll = (sig: 'STOP' | 'CONT') => lab.run(backup, sh`for p in $(pgrep -x keepalived); do kill -${literal(sig)} "$p"; done`);
+  const verifyRun = () => playbook('director', LAB_INVENTORY, ['--limit', backup, '--tags', 'verify']);
+  await stopAll('STOP');
+  let hung;
+  try {
+    hung = await verifyRun();
+  } finally {
+    await stopAll('CONT');
+  }
+  t.is(hung.code, 2, describeRun(hung));
+  const [failure] = failedResults(hung.report!);
+  t.is(failure?.host, backup);
+  t.regex(failure?.error ?? '', /keepalived \(pid \d+\) did not answer SIGUSR1 within 5 s: hung\?/);
+  t.deepEqual(await lab.holders(vip), ['bal1'], 'the MASTER kept the VIP meanwhile');
+  const healthy = await verifyRun();
+  t.is(healthy.code, 0, describeRun(healthy));
+});
 
 const REFUSALS: Array<{ title: string; edit?: (doc: any) => void; extra?: string[]; expect: RegExp }> = [
   { title: 'auth_pass over 8 characters', extra: ['-e', 'lvs_auth_pass=123456789'], expect: /lvs_auth_pass \(9 characters, value not shown\): keepalived uses only the first 8/ },

@@ -4,7 +4,7 @@
 // Needs the lab (test/run.ts brings it up). Under software emulation (TCG) the whole file takes
 // about 8–10 minutes; the poweroff run alone is a VM boot.
 //
-// Margins over VRRP theory, from the lab's measurements (lib/drill/run.ts's probe at 20 ms with a
+// Margins over VRRP theory, from the lab's measurements (lib/drill/probe.py at 20 ms with a
 // 300 ms timeout, 2 cores shared by all VMs):
 // - every outage is seen through the probe: a failed attempt lasts its 300 ms timeout, so the end
 //   of an outage is known to one timeout plus one interval (≤ 340 ms) late;
@@ -17,7 +17,7 @@
 //   takeover ~2× the theory (keepalived's 0.1 s timers under emulation).
 // So: hard failures ≤ theory + 1000 ms; stop ≤ theory + 1500 ms; kill ≪ a hard failure.
 import test from 'ava';
-import type { RunRecord } from '../../lib/drill/run.ts';
+import type { RunRecord } from '../../lib/drill/types.ts';
 import type { TableRow } from '../../lib/drill/table.ts';
 import { LAB_INVENTORY, describeRun, playbook, totals, type PlaybookRun } from '../helpers/lab-cluster.ts';
 

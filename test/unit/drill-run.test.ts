@@ -18,7 +18,8 @@ import {
   vipHolders,
 } from '../../lib/drill/observe.ts';
 import { parseDrillArgs } from '../../lib/drill/options.ts';
-import { compareStates, drillTargets, profileLabel, type HostState } from '../../lib/drill/run.ts';
+import { drillTargets, profileLabel } from '../../lib/drill/preflight.ts';
+import { compareStates, type HostState } from '../../lib/drill/state.ts';
 import { fileStamp } from '../../lib/drill/report.ts';
 import { createDrillUi } from '../../lib/drill/ui.ts';
 import { sh } from '../../lib/shell.ts';

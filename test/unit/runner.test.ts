@@ -234,6 +234,29 @@ test('handlers run once per serial batch', async (t) => {
   t.deepEqual(order, ['w1 t', 'w2 t', 'w1 h', 'w2 h', 'w3 t', 'w4 t', 'w3 h', 'w4 h']);
 });
 
+test('verify tasks run after the batch handlers, on hosts still standing, not in check mode; a failing one fails its host', async (t) => {
+  const s = setup({ web: ['w1', 'w2', 'w3'] });
+  const r = role('web', {
+    tasks: () => [s.fake({ id: 't', failOn: ['w3'] }, { notify: ['h'] })],
+    handlers: () => [named(s.fake({ id: 'h' }), 'h')],
+    verify: () => [s.fake({ id: 'v', changeOn: [], failOn: ['w2'] })],
+  });
+  const sum = await runPlays([{ name: 'p', hosts: 'web', roles: [r] }], s.opts);
+  const at = (j: string) => s.journal.indexOf(j);
+  for (const h of ['w1', 'w2']) {
+    t.true(at(`${h}:apply:h`) >= 0 && at(`${h}:apply:h`) < at(`${h}:plan:v`), `${h}: handler, then verify`);
+    t.true(at('w3:plan:t') < at(`${h}:plan:v`), `${h}: verified after every host's tasks`);
+  }
+  t.deepEqual(statuses(s.events, 'w1').slice(-1), ['fake=ok']);
+  t.deepEqual(statuses(s.events, 'w2').slice(-1), ['fake=failed']);
+  t.false(s.journal.includes('w3:plan:v'), 'a host that failed a task is not verified');
+  t.is(sum.exitCode, 2);
+
+  const dry = setup({ web: ['w1'] });
+  await runPlays([{ name: 'p', hosts: 'web', roles: [role('web', { tasks: () => [dry.fake({ id: 't' })], verify: () => [dry.fake({ id: 'v' })] })] }], { ...dry.opts, check: true });
+  t.false(dry.journal.includes('w1:plan:v'), 'check mode: nothing to verify yet');
+});
+
 test('a handler that is notified but undefined fails the task with a clear message', async (t) => {
   const s = setup({ web: ['w1'] });
   const r = role('web', { tasks: () => [s.fake({ id: 't' }, { notify: ['restart nginx'] })], handlers: () => [] });

@@ -1,8 +1,8 @@
 // The drill's power switch for lab VMs: lab/index.ts's kill (SIGKILL of the VM's qemu) and start
 // (cold boot from its own disk). Undefined when the inventory is not a lab inventory.
-import { labKill, labStart, loadLab } from '../../lab/index.ts';
-import type { Inventory } from '../types.ts';
-import type { LabControl } from './run.ts';
+import type { LabControl } from '../lib/drill/types.ts';
+import type { Inventory } from '../lib/types.ts';
+import { labKill, labStart, loadLab } from './index.ts';
 
 export async function labControl(inventory: Inventory): Promise<LabControl | undefined> {
   let names: Set<string>;
