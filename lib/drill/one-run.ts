@@ -81,14 +81,14 @@ function planRun(run: RunScope, master: string): Pick<Started, 'backup' | 'confi
   const d = directors[master]!;
   const config: DrillConfig = {
     mode: label.mode, advertInt: d.advertInt, vrrpVersion: d.vrrpVersion,
-    backupPriority: directors[backup]!.priority, masterPriority: d.priority,
+    backupPriority: directors[backup]!.priority, masterPriority: d.priority, preemptDelayS: run.cluster.model.vrrp.preemptDelay,
   };
   const failover = failoverTheory(config);
   const back = failbackTheory(config);
   // bounds, generous under emulation: each wait ends the moment its condition holds
   const takeoverBoundMs = Math.max(3 * failover.masterDownMs, 2000) + 10_000;
   const bootBoundMs = spec.reconnect ? 300_000 : 30_000;
-  const failbackBoundMs = Math.max(3 * back.masterDownMs, 2000) + 20_000;
+  const failbackBoundMs = Math.max(3 * back.masterDownMs, 2000) + (back.theoryMs - back.masterDownMs) + 20_000;
   const durationS = Math.ceil((5_000 + takeoverBoundMs + 3_000 + bootBoundMs + failbackBoundMs + 10_000) / 1000);
   return { backup, config, onLab: !!run.ctx.lab?.has(master), takeoverBoundMs, bootBoundMs, failbackBoundMs, durationS };
 }

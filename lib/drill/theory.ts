@@ -43,6 +43,8 @@ export interface VrrpTimers {
   masterPriority?: number;
   /** keepalived's down_timer_adverts (default 3, the RFC's value) */
   downTimerAdverts?: number;
+  /** keepalived's preempt_delay in seconds (lvs_preempt_delay): the failback waits at least this */
+  preemptDelayS?: number;
 }
 
 export interface DrillConfig extends VrrpTimers {
@@ -90,6 +92,8 @@ function check(config: VrrpTimers): void {
   if (downTimerAdverts !== undefined && !(Number.isInteger(downTimerAdverts) && downTimerAdverts >= 1)) {
     throw bad('downTimerAdverts', downTimerAdverts, 'must be a positive integer');
   }
+  const delay = config.preemptDelayS;
+  if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0 && delay <= 1000)) throw bad('preemptDelayS', delay, 'must be whole seconds 0 … 1000');
 }
 
 // seconds → ms without binary noise (0.1 s · 1000 = 100, not 100.00000000000001)
@@ -153,12 +157,15 @@ export function failbackTheory(config: VrrpTimers): Theory {
   const owner = masterPriority === 255;
   const skewMs = skewTimeMs(advertInt, masterPriority, vrrpVersion);
   const masterDownMs = owner ? 0 : masterDownIntervalMs(advertInt, masterPriority, vrrpVersion, n);
+  const delayMs = toMs(config.preemptDelayS ?? 0);
+  const takeoverMs = Math.max(masterDownMs, delayMs);
   const skewFormula = vrrpVersion === 3 ? `(256−${masterPriority})·${advertInt}s/256` : `(256−${masterPriority})/256 s`;
+  const delayed = delayMs > masterDownMs ? `, held back by preempt_delay ${config.preemptDelayS} s` : '';
   return {
     mode: 'failback', trigger: 'preempt', skewMs, masterDownMs,
-    takeoverMinMs: masterDownMs, takeoverMaxMs: masterDownMs, outageMinMs: 0, outageMaxMs: 0, theoryMs: masterDownMs,
+    takeoverMinMs: takeoverMs, takeoverMaxMs: takeoverMs, outageMinMs: 0, outageMaxMs: 0, theoryMs: takeoverMs,
     formula: owner
       ? 'restored master is the address owner (priority 255): MASTER as soon as keepalived starts; expected outage 0'
-      : `restored master preempts ${n}·${advertInt}s + skew ${skewFormula} = ${r(masterDownMs)} ms after keepalived starts (VRRPv${vrrpVersion}); expected outage 0`,
+      : `restored master preempts ${n}·${advertInt}s + skew ${skewFormula} = ${r(masterDownMs)} ms after keepalived starts (VRRPv${vrrpVersion})${delayed}; expected outage 0`,
   };
 }

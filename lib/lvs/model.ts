@@ -64,7 +64,8 @@ export interface ClusterModel {
   clients: string[];
   vips: string[];
   activeActive: boolean;
-  vrrp: { version: 2 | 3; advertInt: number; authPass?: string; preempt: boolean };
+  /** preemptDelay: seconds a returning director waits before it takes its VIPs back */
+  vrrp: { version: 2 | 3; advertInt: number; authPass?: string; preempt: boolean; preemptDelay: number };
   instances: VrrpInstance[];
   /** one per VIP × lvs_services entry */
   services: VirtualService[];
@@ -166,7 +167,7 @@ export function buildCluster(input: ClusterInput): ClusterModel {
     clients,
     vips,
     activeActive: cv.lvs_active_active,
-    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt },
+    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt, preemptDelay: cv.lvs_preempt_delay },
     instances,
     services,
     kinds,

@@ -76,6 +76,8 @@ export const clusterVarsSchema = z.object({
   lvs_auth_pass: z.union([z.string().min(1), z.number().transform(String)]).optional(),
   lvs_active_active: bool().default(false),
   lvs_preempt: bool().default(true),
+  // keepalived's range: whole seconds 0..1000
+  lvs_preempt_delay: num(z.number().int().min(0).max(1000)).default(0),
   lvs_script_user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: 'not a user name' }).default('nobody'),
   lvs_sync_daemon: bool().default(true),
   lvs_nat_gateway: ipv4.optional(),

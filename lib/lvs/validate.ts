@@ -25,6 +25,9 @@ export function checkVrrp(at: Where, cv: ClusterVars, version: 2 | 3, advertInt:
       refuseSecret(at, 'lvs_auth_pass', pass, 'must be printable, without spaces, quotes, braces, backslashes, `#` or `!` (keepalived reads `#` and `!` as the start of a comment)');
     }
   }
+  if (!cv.lvs_preempt && cv.lvs_preempt_delay > 0) {
+    refuse(at, 'lvs_preempt_delay', cv.lvs_preempt_delay, 'delays a preemption that lvs_preempt: false (nopreempt) never makes: remove one of the two');
+  }
   if (version === 2) {
     if (!Number.isInteger(advertInt)) {
       refuse(at, fromProfile('lvs_advert_int'), advertInt, 'VRRPv2 carries the advert interval in whole seconds: use an integer, or VRRPv3 (lvs_vrrp_version: 3, or lvs_profile: fast) for sub-second adverts');

@@ -11,6 +11,8 @@ export interface KeepalivedInstance {
   priority: number;
   advertInt: number;
   preempt: boolean;
+  /** seconds; 0: preempt at once */
+  preemptDelay: number;
   /** a Secret: the template module renders its value and masks it in diffs */
   authPass?: Secret;
   /** without prefix: rendered as /32 on the LAN interface */
@@ -45,6 +47,7 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
     priority: inst.priorities[host],
     advertInt: model.vrrp.advertInt,
     preempt: model.vrrp.preempt,
+    preemptDelay: model.vrrp.preemptDelay,
     authPass: model.vrrp.authPass === undefined ? undefined : secret(model.vrrp.authPass),
     addresses: i === 0 && model.natGateway ? [inst.vip, model.natGateway] : [inst.vip],
     electorate: Object.entries(inst.priorities)

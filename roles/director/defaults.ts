@@ -16,6 +16,7 @@
 //   lvs_vrids           [51, 52, … one per VRRP instance]
 //   lvs_auth_pass       [none] VRRPv2 only, at most 8 characters
 //   lvs_preempt         [true] false adds `nopreempt` (all instances are state BACKUP)
+//   lvs_preempt_delay   [0] seconds (0–1000) a returning director waits before it takes its VIPs back
 //   lvs_active_active   [false] true: N·(N−1) VIPs, one per ordered pair of directors
 //   lvs_vip_pool        [none] CIDR the active-active VIPs are taken from when lvs_vips has not N·(N−1)
 //   lvs_sync_daemon     [true] IPVS connection sync on the LAN interface

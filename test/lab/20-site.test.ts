@@ -85,6 +85,7 @@ const KEEPALIVED_VARIANTS: Array<[string, Record<string, unknown>, string]> = [
   ['lab', {}, LAB_INVENTORY],
   ['fast', { lvs_profile: 'fast' }, LAB_INVENTORY],
   ['auth', { lvs_auth_pass: 'buka17' }, LAB_INVENTORY],
+  ['preempt-delay', { lvs_preempt_delay: 5 }, LAB_INVENTORY],
   ['nat', { lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }, LAB_INVENTORY],
   ['tun', { lvs_services: [{ port: 80, lb_kind: 'TUN', lb_algo: 'wlc', persistence_timeout: 60 }, { port: 53, protocol: 'udp', lb_algo: 'sh', check: { type: 'TCP_CHECK' } }] }, LAB_INVENTORY],
   ['active-active', {}, ACTIVE_ACTIVE],

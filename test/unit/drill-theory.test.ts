@@ -47,6 +47,14 @@ test('failback theory: the restored master waits for its own down timer; the add
   t.throws(() => failbackTheory({ advertInt: 1, vrrpVersion: 2, backupPriority: 50 }), { instanceOf: ConfigError, message: /masterPriority/ });
 });
 
+test('failback theory with preempt_delay: the longer of the down timer and the delay', (t) => {
+  t.is(failbackTheory({ ...lab, preemptDelayS: 2 }).theoryMs, 3000 + (156 / 256) * 1000, 'a delay shorter than the down timer changes nothing');
+  const delayed = failbackTheory({ ...lab, preemptDelayS: 10 });
+  t.is(delayed.theoryMs, 10_000);
+  t.regex(delayed.formula, /held back by preempt_delay 10 s/);
+  t.throws(() => failbackTheory({ ...lab, preemptDelayS: 1.5 }), { instanceOf: ConfigError, message: /preemptDelayS = 1\.5/ });
+});
+
 test('impossible configs are refused, naming the key and the value', (t) => {
   const cases: Array<[object, RegExp]> = [
     [{ ...lab, advertInt: 0.1 }, /advertInt = 0\.1: VRRPv2 carries whole seconds/],

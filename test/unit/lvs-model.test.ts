@@ -40,7 +40,7 @@ test('the lab inventory: one VIP, VRID 51, bal1 150 / bal2 100, both real server
   t.is(m.file, 'inventory/lab.yml');
   t.deepEqual(m.vips, ['172.28.128.200']);
   t.deepEqual(m.instances, [{ name: 'VI_1', vrid: 51, vip: '172.28.128.200', priorities: { bal1: 150, bal2: 100 } }]);
-  t.deepEqual(m.vrrp, { version: 2, advertInt: 1, authPass: undefined, preempt: true });
+  t.deepEqual(m.vrrp, { version: 2, advertInt: 1, authPass: undefined, preempt: true, preemptDelay: 0 });
   t.is(m.services.length, 1);
   const [vs] = m.services;
   t.like(vs, { vip: '172.28.128.200', port: 80, protocol: 'tcp', lbAlgo: 'rr', lbKind: 'DR' });

@@ -23,6 +23,9 @@ const cases: Case[] = [
   ['duplicate VRID on one segment', labInput({ lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_vrids: [51, 51] }), /^lvs_vrids\[1\] = 51: duplicate of lvs_vrids\[0\]: .* flap/],
   ['VRIDs not one per VIP', labInput({ lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_vrids: [51] }), /^lvs_vrids = \[51\]: lists 1 VRIDs for 2 VRRP instances \(one per VIP\)/],
   ['VRID out of range', labInput({ lvs_vrids: [256] }), /^lvs_vrids\[0\] = 256: Number must be less than or equal to 255/],
+  // preemption
+  ['preempt_delay with nopreempt', labInput({ lvs_preempt: false, lvs_preempt_delay: 5 }), /^lvs_preempt_delay = 5: delays a preemption that lvs_preempt: false \(nopreempt\) never makes/],
+  ['preempt_delay over keepalived\'s 1000 s', labInput({ lvs_preempt_delay: 1001 }), /^lvs_preempt_delay = 1001: Number must be less than or equal to 1000/],
   // priorities
   ['equal priorities (both set)', labInput({}, { bal1: { lvs_priority: 120 }, bal2: { lvs_priority: 120 } }), /^host bal2: lvs_priority = 120: equal to bal1's priority in the VRRP instance for 172\.28\.128\.200/],
   ['equal priorities (one set, one derived)', labInput({}, { bal1: { lvs_priority: 100 } }), /^host bal2: lvs_priority \(derived from the order of the directors\) = 100: equal to bal1's priority/],

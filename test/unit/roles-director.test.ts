@@ -100,6 +100,11 @@ test('lvs_preempt false: nopreempt, still BACKUP everywhere', async (t) => {
   t.notRegex(conf, /state MASTER/);
 });
 
+test('lvs_preempt_delay: the returning director waits before it preempts; 0 writes nothing', async (t) => {
+  t.regex((await renderDirector('bal1', { lvs_preempt_delay: 5 })).conf, line('preempt_delay 5'));
+  t.notRegex((await renderDirector('bal1')).conf, /preempt_delay/);
+});
+
 test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one sync group', async (t) => {
   const extra = {
     lvs_vips: ['172.28.128.200', '172.28.128.201'],
