@@ -14,7 +14,7 @@ import { copy, file, lineinfile } from '../lib/modules/index.ts';
 import { runPlays, type RunSummary } from '../lib/runner.ts';
 import { ConnectionPool } from '../lib/ssh.ts';
 import type { Play, Task } from '../lib/types.ts';
-import { startSshd, type SshdLab } from '../test/helpers/sshd.ts';
+import { startSshd, writeInventory } from '../test/helpers/sshd.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,22 +29,6 @@ function tasks(v: Record<string, unknown>): Task[] {
 }
 
 const play: Play = { name: 'noop', hosts: 'all', tasks };
-
-function writeInventory(lab: SshdLab, file: string, base: string): void {
-  const lines = [
-    'all:',
-    '  vars:',
-    '    ansible_host: 127.0.0.1',
-    '    ansible_user: lvsplaytest',
-    `    ansible_ssh_private_key_file: ${lab.userKeyFile}`,
-    `    lvsplay_known_hosts: ${lab.knownHostsFile}`,
-    `    base: ${base}`,
-    '  hosts:',
-    ...lab.hosts.map((h) => `    ${h.name}: { ansible_port: ${h.port} }`),
-    '',
-  ];
-  fs.writeFileSync(file, lines.join('\n'));
-}
 
 async function runOnce(inventoryFile: string, forks: number): Promise<{ ms: number; summary: RunSummary }> {
   const t0 = performance.now();
@@ -96,7 +80,7 @@ async function bench(): Promise<void> {
       fs.mkdirSync(base);
       fs.chmodSync(base, 0o1777);
       const inventoryFile = path.join(dir, 'hosts.yml');
-      writeInventory(lab, inventoryFile, base);
+      writeInventory(lab, inventoryFile, { vars: { base } });
 
       const converge = await runOnce(inventoryFile, forks);
       if (converge.summary.exitCode !== 0) throw new Error(`converge failed: ${JSON.stringify(converge.summary.results.filter((r) => r.error))}`);

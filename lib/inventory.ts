@@ -188,6 +188,11 @@ function asBool(v: unknown): boolean | undefined {
   return undefined;
 }
 
+function asNumber(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
 const nonEmptyString = (v: unknown) => typeof v === 'string' && v.trim() !== '';
 
 const checked = (ok: (v: unknown) => boolean, message: string) =>
@@ -205,6 +210,8 @@ const varsSchema = z
     ansible_become: checked((v) => asBool(v) !== undefined, 'expected a boolean (true/false, yes/no)'),
     ansible_group_priority: checked((v) => typeof v === 'number' ? Number.isInteger(v) : typeof v === 'string' && /^-?\d+$/.test(v), 'expected an integer'),
     lvsplay_known_hosts: checked(nonEmptyString, 'expected the path of a known_hosts file'),
+    lvsplay_keepalive_interval: checked((v) => asNumber(v) !== undefined && asNumber(v)! > 0, 'expected a number of seconds > 0'),
+    lvsplay_keepalive_count_max: checked((v) => Number.isInteger(asNumber(v)) && asNumber(v)! >= 1, 'expected an integer >= 1'),
   })
   .passthrough();
 

@@ -31,6 +31,13 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** exec channels in flight per connection, default 5 (OpenSSH's MaxSessions is 10) */
   maxChannels?: number;
+  /**
+   * A keepalive request every this many ms (default 5000); the host's `lvsplay_keepalive_interval`
+   * (seconds) wins. A host that answers none of `keepaliveCountMax` in a row (default 3; the host's
+   * `lvsplay_keepalive_count_max` wins) is lost: see keepaliveOf().
+   */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
   /** -v output: commands, their exit codes and output */
   onLog?: (host: string, line: string) => void;
 }
@@ -106,8 +113,8 @@ function tail(text: string, lines = 200): string[] {
 class SshConn implements Conn {
   private readonly channels: Semaphore;
   private sftpSession?: Promise<SFTPWrapper>;
-  /** why the connection is gone, once it is */
-  lost?: string;
+  private lostWhy?: string;
+  private readonly onLost = new Set<() => void>();
 
   constructor(
     readonly host: Host,
@@ -119,6 +126,31 @@ class SshConn implements Conn {
 
   private log(line: string): void {
     this.opts.onLog?.(this.host.name, line);
+  }
+
+  /** why the connection is gone, once it is */
+  get lost(): string | undefined {
+    return this.lostWhy;
+  }
+
+  markLost(why: string): void {
+    if (this.lostWhy !== undefined) return;
+    this.lostWhy = why;
+    for (const f of this.onLost) f();
+    this.onLost.clear();
+  }
+
+  /**
+   * `op`, or UnreachableError as soon as the connection is lost: ssh2 leaves some callbacks
+   * pending forever on a dead connection (a channel open or an sftp request sent after the close).
+   */
+  private untilLost<T>(op: Promise<T>): Promise<T> {
+    if (this.lost) return Promise.reject(this.unreachable());
+    return new Promise<T>((resolve, reject) => {
+      const onLost = () => reject(this.unreachable());
+      this.onLost.add(onLost);
+      op.then(resolve, reject).finally(() => this.onLost.delete(onLost));
+    });
   }
 
   private unreachable(): UnreachableError {
@@ -134,13 +166,13 @@ class SshConn implements Conn {
     for (let attempt = 1; ; attempt++) {
       if (this.lost) throw this.unreachable();
       try {
-        return await new Promise<T>((resolve, reject) => opener((err, ch) => (err ? reject(err) : resolve(ch))));
+        return await this.untilLost(new Promise<T>((resolve, reject) => opener((err, ch) => (err ? reject(err) : resolve(ch)))));
       } catch (err) {
         // A dead socket may fail the open before ssh2 reports 'close': let that event land first.
         if (!this.lost) await new Promise((r) => setImmediate(r));
         if (this.lost) throw this.unreachable();
         if (/Not connected|No response from server/.test((err as Error).message)) {
-          this.lost = (err as Error).message;
+          this.markLost((err as Error).message);
           throw this.unreachable();
         }
         if (!CHANNEL_OPEN_FAILURE.test((err as Error).message) || attempt >= MAX_OPEN_ATTEMPTS) {
@@ -196,7 +228,8 @@ class SshConn implements Conn {
         stopping = true;
         killRemote(stream);
         stream.close();
-        void (o.onStop?.() ?? Promise.resolve()).finally(() => settle(finish));
+        // the clean-up ends early on a lost connection; the host is then unreachable, not slow
+        void (o.onStop?.() ?? Promise.resolve()).finally(() => settle(this.lost ? () => reject(this.unreachable()) : finish));
       };
       const timer = o.timeoutMs ? setTimeout(() => stop(() => resolve(result(124, true))), o.timeoutMs) : undefined;
       const onAbort = () => stop(() => reject(o.signal!.reason));
@@ -303,8 +336,8 @@ class SshConn implements Conn {
     const sftp = await this.sftp();
     this.log(`put ${dest} (${Buffer.byteLength(content)} bytes via ${upload})`);
     try {
-      await new Promise<void>((resolve, reject) =>
-        sftp.writeFile(upload, content, { mode: 0o600 }, (err) => (err ? reject(err) : resolve())),
+      await this.untilLost(
+        new Promise<void>((resolve, reject) => sftp.writeFile(upload, content, { mode: 0o600 }, (err) => (err ? reject(err) : resolve()))),
       );
     } catch (err) {
       sftp.unlink(upload, () => {});
@@ -360,6 +393,26 @@ class SshConn implements Conn {
   }
 }
 
+export interface Keepalive {
+  intervalMs: number;
+  countMax: number;
+}
+
+/**
+ * The keepalive a connection to `host` uses: the host's vars over `opts` over 5 s × 3. ssh2 gives
+ * up at the tick after `countMax` unanswered requests, so a host that goes silent (a power cut:
+ * no RST, no FIN) is declared lost at most (countMax + 1) × interval after its last answer, 20 s
+ * by default, and every pending exec, sftp and put rejects with UnreachableError.
+ */
+export function keepaliveOf(host: Host, opts: Pick<ConnectOptions, 'keepaliveIntervalMs' | 'keepaliveCountMax'> = {}): Keepalive {
+  const secs = host.vars.lvsplay_keepalive_interval;
+  const count = host.vars.lvsplay_keepalive_count_max;
+  return {
+    intervalMs: secs !== undefined ? Math.round(Number(secs) * 1000) : (opts.keepaliveIntervalMs ?? 5000),
+    countMax: count !== undefined ? Number(count) : (opts.keepaliveCountMax ?? 3),
+  };
+}
+
 function describeConnectError(err: Error & { level?: string; code?: string }, host: Host, tried: string[], timeoutMs: number): string {
   if (err.level === 'client-authentication') {
     return `authentication failed for ${host.user} (offered: ${tried.join(', ')})`;
@@ -377,6 +430,7 @@ export async function connect(host: Host, opts: ConnectOptions = {}): Promise<Co
   const { methods, tried } = credentials(host);
   const verifier = hostKeyVerifier(host, opts.hostKeyChecking ?? 'accept-new', knownHostsFiles(host, opts.knownHostsFiles), log);
 
+  const keepalive = keepaliveOf(host, opts);
   const client = new ssh2.Client();
   let conn: SshConn | undefined;
   const config: ConnectConfig = {
@@ -386,8 +440,8 @@ export async function connect(host: Host, opts: ConnectOptions = {}): Promise<Co
     authHandler: methods,
     hostVerifier: (key: Buffer) => verifier.verify(key),
     readyTimeout: timeoutMs,
-    keepaliveInterval: 10_000,
-    keepaliveCountMax: 3,
+    keepaliveInterval: keepalive.intervalMs,
+    keepaliveCountMax: keepalive.countMax,
     ...(verifier.algorithms ? { algorithms: { serverHostKey: verifier.algorithms as any } } : {}),
   };
 
@@ -403,10 +457,14 @@ export async function connect(host: Host, opts: ConnectOptions = {}): Promise<Co
         return;
       }
       log(`connection error: ${err.message}`);
-      if (conn && !conn.lost) conn.lost = err.message;
+      conn?.markLost(
+        err.message === 'Keepalive timeout'
+          ? `no answer to ${keepalive.countMax} keepalives ${keepalive.intervalMs / 1000} s apart (host down or network cut)`
+          : err.message,
+      );
     });
     client.on('close', () => {
-      if (conn && !conn.lost) conn.lost = 'closed';
+      conn?.markLost('closed');
       if (!settled) {
         settled = true;
         reject(fail(verifier.refusal ?? 'connection closed during the handshake'));

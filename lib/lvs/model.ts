@@ -167,7 +167,7 @@ export function buildCluster(input: ClusterInput): ClusterModel {
     clients,
     vips,
     activeActive: cv.lvs_active_active,
-    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt, preemptDelay: cv.lvs_preempt_delay },
+    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt, preemptDelay: cv.lvs_preempt ? (cv.lvs_preempt_delay ?? profile.preemptDelay) : 0 },
     instances,
     services,
     kinds,

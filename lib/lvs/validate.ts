@@ -25,7 +25,7 @@ export function checkVrrp(at: Where, cv: ClusterVars, version: 2 | 3, advertInt:
       refuseSecret(at, 'lvs_auth_pass', pass, 'must be printable, without spaces, quotes, braces, backslashes, `#` or `!` (keepalived reads `#` and `!` as the start of a comment)');
     }
   }
-  if (!cv.lvs_preempt && cv.lvs_preempt_delay > 0) {
+  if (!cv.lvs_preempt && cv.lvs_preempt_delay) {
     refuse(at, 'lvs_preempt_delay', cv.lvs_preempt_delay, 'delays a preemption that lvs_preempt: false (nopreempt) never makes: remove one of the two');
   }
   if (version === 2) {

@@ -10,13 +10,14 @@
 //                          check: { type: HTTP_GET, path: /healthz, status: 200, connect_timeout: 2,
 //                                   retry: 1, delay_before_retry: 1, delay_loop: 2 } }]
 //                       optional per service: persistence_timeout (seconds)
-//   lvs_profile         [default] | fast (VRRPv3, advert_int 0.1)
+//   lvs_profile         [default] | fast (VRRPv3, advert_int 0.1, preempt_delay 3)
 //   lvs_vrrp_version    [2; 3 with lvs_profile: fast]
 //   lvs_advert_int      [1; 0.1 with lvs_profile: fast] (an integer with VRRPv2)
 //   lvs_vrids           [51, 52, … one per VRRP instance]
 //   lvs_auth_pass       [none] VRRPv2 only, at most 8 characters
 //   lvs_preempt         [true] false adds `nopreempt` (all instances are state BACKUP)
-//   lvs_preempt_delay   [0] seconds (0–1000) a returning director waits before it takes its VIPs back
+//   lvs_preempt_delay   [0; 3 with lvs_profile: fast] seconds (0–1000) a returning director waits
+//                       before it takes its VIPs back
 //   lvs_active_active   [false] true: N·(N−1) VIPs, one per ordered pair of directors
 //   lvs_vip_pool        [none] CIDR the active-active VIPs are taken from when lvs_vips has not N·(N−1)
 //   lvs_sync_daemon     [true] IPVS connection sync on the LAN interface

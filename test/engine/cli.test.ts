@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { startSshd, type SshdLab } from '../helpers/sshd.ts';
+import { startSshd, writeInventory, type SshdLab } from '../helpers/sshd.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -55,24 +55,12 @@ function closedPort(): Promise<number> {
   });
 }
 
-function writeInventory(file: string, hosts: Array<[string, number, string]>, extra: Record<string, string> = {}): string {
-  const byGroup = new Map<string, string[]>();
-  for (const [name, port, group] of hosts) byGroup.set(group, [...(byGroup.get(group) ?? []), `        ${name}: { ansible_port: ${port}${extra[name] ?? ''} }`]);
-  const text = [
-    'all:',
-    '  vars:',
-    '    ansible_host: 127.0.0.1',
-    '    ansible_user: lvsplaytest',
-    `    ansible_ssh_private_key_file: ${lab.userKeyFile}`,
-    `    lvsplay_known_hosts: ${lab.knownHostsFile}`,
-    `    base: ${remote}`,
-    '    greeting: inventory',
-    '  children:',
-    ...[...byGroup].flatMap(([g, lines]) => [`    ${g}:`, '      hosts:', ...lines]),
-    '',
-  ].join('\n');
-  fs.writeFileSync(file, text);
-  return file;
+/** The harness's inventory with this file's vars; hosts as [name, port, group], `extra` their host vars. */
+function inventoryFile(name: string, hosts: Array<[string, number, string]>, extra: Record<string, Record<string, unknown>> = {}): string {
+  return writeInventory(lab, path.join(dir, name), {
+    vars: { base: remote, greeting: 'inventory' },
+    hosts: hosts.map(([host, port, group]) => ({ name: host, port, group, vars: extra[host] })),
+  });
 }
 
 // A role with a handler, a play with vars, and a task that fails on demand.
@@ -115,7 +103,7 @@ test.before(async () => {
   fs.writeFileSync(path.join(dir, 'site.ts'), PLAYBOOK);
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n'); // ESM, like the repo's playbooks
   const [p1, p2, p3] = lab.hosts.map((h) => h.port);
-  inventory = writeInventory(path.join(dir, 'hosts.yml'), [
+  inventory = inventoryFile('hosts.yml', [
     ['h1', p1, 'web'],
     ['h2', p2, 'web'],
     ['h3', p3, 'db'],
@@ -181,7 +169,7 @@ test.serial('--list-hosts prints the hosts each play selects, --limit applied, w
   await new Promise<void>((r) => watcher.listen(0, '127.0.0.1', r));
   const watched = (watcher.address() as net.AddressInfo).port;
   const [p1, p2, p3] = lab.hosts.map((h) => h.port);
-  const inv = writeInventory(path.join(dir, 'watched.yml'), [
+  const inv = inventoryFile('watched.yml', [
     ['h1', p1, 'web'],
     ['h2', p2, 'web'],
     ['h3', p3, 'db'],
@@ -212,7 +200,7 @@ test.serial('a failing command: exit 2, the message names host, task path, exit 
 test.serial('an unreachable host: recap says unreachable, the others finish, exit 4', async (t) => {
   const dead = await closedPort();
   const [p1, p2] = lab.hosts.map((h) => h.port);
-  const inv = writeInventory(path.join(dir, 'with-dead.yml'), [
+  const inv = inventoryFile('with-dead.yml', [
     ['h1', p1, 'web'],
     ['h2', p2, 'web'],
     ['gone', dead, 'web'],
@@ -228,9 +216,9 @@ test.serial('an unreachable host: recap says unreachable, the others finish, exi
 
 test.serial('a lab inventory with every host down prints the one-line hint', async (t) => {
   const [d1, d2] = [await closedPort(), await closedPort()];
-  const inv = writeInventory(path.join(dir, 'lab-down.yml'), [['bal1', d1, 'directors'], ['bal2', d2, 'directors']], {
-    bal1: ', lan_ip: 172.28.128.11',
-    bal2: ', lan_ip: 172.28.128.12',
+  const inv = inventoryFile('lab-down.yml', [['bal1', d1, 'directors'], ['bal2', d2, 'directors']], {
+    bal1: { lan_ip: '172.28.128.11' },
+    bal2: { lan_ip: '172.28.128.12' },
   });
   const r = await site('-i', inv);
   t.is(r.code, 4);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { stringify } from 'yaml';
 import type { Host } from '../../lib/types.ts';
 
 /** Test user with passwordless sudo, shell /bin/sh and empty rc files. */
@@ -33,7 +34,50 @@ export interface SshdLab {
   dir: string;
   /** sshd's own log for the server on `port` (for debugging a failing test) */
   log(port: number): string;
+  /**
+   * SIGSTOPs every connection process of the server on `port` (not its listener) and whatever
+   * they run: those connections go silent as after a power cut, no FIN, no RST. stop() kills them.
+   * Returns the PIDs stopped.
+   */
+  freeze(port: number): number[];
   stop(): Promise<void>;
+}
+
+export interface InventoryHost {
+  name: string;
+  port: number;
+  /** a child group of all; none: directly under all.hosts */
+  group?: string;
+  vars?: Record<string, unknown>;
+}
+
+/**
+ * An Ansible YAML inventory reaching the harness's servers: the connection vars (127.0.0.1, the
+ * test user, its key, the servers' known_hosts) and `vars` in all.vars, each host with its port.
+ * Hosts default to every server of the lab.
+ */
+export function writeInventory(
+  lab: Pick<SshdLab, 'hosts' | 'userKeyFile' | 'knownHostsFile'>,
+  file: string,
+  opts: { vars?: Record<string, unknown>; hosts?: InventoryHost[] } = {},
+): string {
+  const hosts: InventoryHost[] = opts.hosts ?? lab.hosts.map((h) => ({ name: h.name, port: h.port }));
+  const entries = (list: InventoryHost[]) => Object.fromEntries(list.map((h) => [h.name, { ansible_port: h.port, ...h.vars }]));
+  const groups = [...new Set(hosts.flatMap((h) => (h.group ? [h.group] : [])))];
+  const ungrouped = hosts.filter((h) => !h.group);
+  const all = {
+    vars: {
+      ansible_host: '127.0.0.1',
+      ansible_user: TEST_USER,
+      ansible_ssh_private_key_file: lab.userKeyFile,
+      lvsplay_known_hosts: lab.knownHostsFile,
+      ...opts.vars,
+    },
+    ...(ungrouped.length ? { hosts: entries(ungrouped) } : {}),
+    ...(groups.length ? { children: Object.fromEntries(groups.map((g) => [g, { hosts: entries(hosts.filter((h) => h.group === g)) }])) } : {}),
+  };
+  fs.writeFileSync(file, stringify({ all }));
+  return file;
 }
 
 interface Server {
@@ -319,9 +363,13 @@ export async function startSshd(opts: { count?: number } = {}): Promise<SshdLab>
     vars: {},
   }));
 
+  const frozen = new Set<number>();
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
+      // Frozen processes go first, and hard: continued, a sudo whose command was stopped stops
+      // itself again (job control) and would linger, stopped, once its sshd is gone.
+      for (const pid of frozen) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       for (const s of servers) killTree(s.child.pid!, 'SIGTERM');
       const trees = new Set(servers.flatMap((s) => [s.child.pid!]));
       const deadline = Date.now() + 5000;
@@ -353,6 +401,19 @@ export async function startSshd(opts: { count?: number } = {}): Promise<SshdLab>
     log: (port) => {
       const f = byPort(port).logFile;
       return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+    },
+    freeze: (port) => {
+      const tree = descendants(byPort(port).child.pid!);
+      const stopped = tree.filter((pid) => {
+        try {
+          process.kill(pid, 'SIGSTOP');
+        } catch {
+          return false; // exited since the listing (e.g. a command that just finished)
+        }
+        frozen.add(pid);
+        return true;
+      });
+      return stopped;
     },
     stop,
   };

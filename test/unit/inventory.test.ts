@@ -56,6 +56,14 @@ test('bad extra vars for a connection setting are refused', async (t) => {
   t.is(e!.message, 'extra vars: ansible_port: expected an integer 1..65535, got "22x"');
 });
 
+test('the keepalive vars are checked: seconds > 0, a count >= 1', async (t) => {
+  const lab = path.join(root, 'inventory/lab.yml');
+  const bad = async (extraVars: Record<string, unknown>) => (await t.throwsAsync(loadInventory(lab, { extraVars }), { instanceOf: ConfigError }))!.message;
+  t.regex(await bad({ lvsplay_keepalive_interval: '0' }), /lvsplay_keepalive_interval: expected a number of seconds > 0, got "0"/);
+  t.regex(await bad({ lvsplay_keepalive_count_max: '1.5' }), /lvsplay_keepalive_count_max: expected an integer >= 1, got "1\.5"/);
+  await t.notThrowsAsync(loadInventory(lab, { extraVars: { lvsplay_keepalive_interval: '0.5', lvsplay_keepalive_count_max: '2' } }));
+});
+
 // ---------------------------------------------------------------- Ansible's documented examples, unchanged
 
 test("Ansible docs: the yaml plugin's EXAMPLES (single-host shorthand, host in two groups)", async (t) => {

@@ -53,8 +53,10 @@ test('the lab inventory: one VIP, VRID 51, bal1 150 / bal2 100, both real server
   t.deepEqual(m.natRoutes, []);
 });
 
-test('lvs_profile fast: VRRPv3 and advert_int 0.1, unless set explicitly', (t) => {
-  t.like(buildCluster(labInput({ lvs_profile: 'fast' })).vrrp, { version: 3, advertInt: 0.1 });
+test('lvs_profile fast: VRRPv3, advert_int 0.1 and preempt_delay 3, unless set explicitly', (t) => {
+  t.like(buildCluster(labInput({ lvs_profile: 'fast' })).vrrp, { version: 3, advertInt: 0.1, preemptDelay: 3 });
+  t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_preempt_delay: 0 })).vrrp, { preemptDelay: 0 });
+  t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_preempt: false })).vrrp, { preempt: false, preemptDelay: 0 }, 'nopreempt: no delay to write');
   t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_advert_int: 0.5 })).vrrp, { version: 3, advertInt: 0.5 });
   t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_vrrp_version: 2, lvs_advert_int: 1 })).vrrp, { version: 2, advertInt: 1 });
 });

@@ -77,10 +77,11 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
   ]);
 });
 
-test('lvs_profile fast: VRRPv3, advert_int 0.1, no authentication', async (t) => {
+test('lvs_profile fast: VRRPv3, advert_int 0.1, preempt_delay 3, no authentication', async (t) => {
   const { conf } = await renderDirector('bal1', { lvs_profile: 'fast' });
   t.regex(conf, line('vrrp_version 3'));
   t.regex(conf, line('advert_int 0.1'));
+  t.regex(conf, line('preempt_delay 3'));
   t.notRegex(conf, /authentication/);
 });
 
