@@ -9,7 +9,7 @@ export { buildCluster } from './model.ts';
 export type { ClusterInput, ClusterModel, RealServer, VirtualService, VrrpInstance } from './model.ts';
 export { activeActiveLayout, activeActiveVipCount, derivedPriorities, derivedVrids, mastersWith, standbyLayout } from './layout.ts';
 export { lanInterface } from './iface.ts';
-export { directorKernelModules, hostLanInterface, ipv4ConfKey, keepalivedConfig, realserverPlan } from './views.ts';
+export { directorKernelModules, hostLanInterface, ipv4ConfKey, keepalivedConfig, realserverPlan, vrrpPeerSettings } from './views.ts';
 export type { KeepalivedConfig, RealserverPlan } from './views.ts';
 export { CLUSTER_KEYS, DEFAULT_SERVICES, LB_ALGOS, LB_KINDS, PROFILE_VRRP } from './schema.ts';
 export type { ClusterVarsInput } from './schema.ts';

@@ -1,5 +1,6 @@
 // What one host makes of the cluster model: the director's keepalived.conf data, the real
 // server's addresses and routes. Pure: the model, the host's name and its facts in.
+import { createHash } from 'node:crypto';
 import { secret, type Secret } from '../shell.ts';
 import type { Facts } from '../types.ts';
 import { lanInterface } from './iface.ts';
@@ -65,6 +66,22 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
     syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance } : undefined,
     virtualServers: model.services,
   };
+}
+
+/**
+ * What the directors must share to hear each other's adverts — version, interval, VRIDs, the
+ * password (as a hash) — as a small text file. Rolled out one director at a time, a change of these
+ * leaves the two sides deaf to each other: both become MASTER, and the last to announce the VIP by
+ * gratuitous ARP keeps the clients even after it steps down. A reload does not re-announce; a
+ * restart makes the new MASTER announce last, so a change of this file restarts keepalived.
+ */
+export function vrrpPeerSettings(ka: KeepalivedConfig): string {
+  const lines = ['# written by lvsplay (roles/director): VRRP settings every director must share', `vrrp_version ${ka.vrrpVersion}`];
+  for (const i of ka.instances) {
+    const auth = i.authPass ? `PASS sha256:${createHash('sha256').update(i.authPass.value).digest('hex').slice(0, 16)}` : 'none';
+    lines.push(`${i.name} vrid ${i.vrid} advert_int ${i.advertInt} auth ${auth}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** `net.ipv4.conf.<dev>.<name>`, in the slash form when the device name has a dot (eth0.100). */

@@ -1,5 +1,6 @@
-import { clusterFromRoleVars, directorKernelModules, ipv4ConfKey, keepalivedConfig } from '../../lib/lvs/index.ts';
-import { kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
+import path from 'node:path';
+import { clusterFromRoleVars, directorKernelModules, ipv4ConfKey, keepalivedConfig, vrrpPeerSettings } from '../../lib/lvs/index.ts';
+import { copy, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
 
@@ -40,6 +41,11 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
         vars: { ka },
       },
       { name: 'keepalived.conf', notify: ['reload keepalived'] },
+    ),
+    // after keepalived.conf: written only once that config is in place (see vrrpPeerSettings)
+    copy(
+      { dest: `${path.posix.dirname(vars.keepalived_conf ?? defaults.keepalived_conf!)}/vrrp-peers.lvsplay`, content: vrrpPeerSettings(ka), mode: '0600', owner: 'root', group: 'root' },
+      { name: 'VRRP settings shared by the directors (a change restarts keepalived)', notify: ['restart keepalived'] },
     ),
     service({ name: 'keepalived', state: 'started', enabled: true }, { name: 'keepalived running' }),
   ];

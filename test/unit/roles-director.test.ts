@@ -57,7 +57,7 @@ test('lab, bal2: the same layout at priority 100', async (t) => {
 
 test('the tasks: packages restart, the config reloads, validated by keepalived -t, 0640', async (t) => {
   const { tasks, tpl } = await renderDirector('bal1');
-  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'template', 'service']);
+  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'template', 'copy', 'service']);
   const [pkg] = byModule(tasks, 'pkg');
   t.deepEqual(pkg.args.names, ['keepalived', 'ipvsadm']);
   t.deepEqual(pkg.notify, ['restart keepalived']);
@@ -104,6 +104,25 @@ test('lvs_preempt false: nopreempt, still BACKUP everywhere', async (t) => {
 test('lvs_preempt_delay: the returning director waits before it preempts; 0 writes nothing', async (t) => {
   t.regex((await renderDirector('bal1', { lvs_preempt_delay: 5 })).conf, line('preempt_delay 5'));
   t.notRegex((await renderDirector('bal1')).conf, /preempt_delay/);
+});
+
+test('vrrp-peers.lvsplay: what peers must share; a profile or password change alters it (restart), a weight change does not', async (t) => {
+  const peers = async (extra: Record<string, unknown> = {}, host = 'bal1') => {
+    const { tasks } = await renderDirector(host, extra);
+    const [task] = byModule(tasks, 'copy').filter((x) => String((x.args as { dest: string }).dest).endsWith('/vrrp-peers.lvsplay'));
+    t.deepEqual(task.notify, ['restart keepalived']);
+    t.true(tasks.indexOf(task) > tasks.indexOf(byModule(tasks, 'template')[0]), 'written after keepalived.conf');
+    return String((task.args as { content: string }).content);
+  };
+  const base = await peers();
+  t.is(base, '# written by lvsplay (roles/director): VRRP settings every director must share\nvrrp_version 2\nVI_1 vrid 51 advert_int 1 auth none\n');
+  t.is(await peers({}, 'bal2'), base, 'the same on every director');
+  t.regex(await peers({ lvs_profile: 'fast' }), /^vrrp_version 3$/m);
+  const auth = await peers({ lvs_auth_pass: 'buka17' });
+  t.regex(auth, /auth PASS sha256:[0-9a-f]{16}$/m);
+  t.false(auth.includes('buka17'));
+  t.is(await peers({ lvs_preempt_delay: 7 }), base);
+  t.is(await peers({ lvs_weight: 3 }), base);
 });
 
 test('NAT: forwarding and no redirects; the gateway rides with the VIPs in one sync group', async (t) => {
