@@ -103,23 +103,17 @@ export interface UpResult {
 }
 
 /** Every VM of the inventory running (idempotent: running VMs are left alone). */
-export async function labUp(inventoryFile: string, opts: LabOptions = {}): Promise<UpResult> {
-  const t0 = Date.now();
-  const loaded = await loadLab(inventoryFile);
-  return withLock(lockFile(loaded.state), async () => {
-    const ctx = await prepareLab(loaded, opts);
-    const vms = await eachVm(ctx, 'up', opts);
-    return { ctx, vms, seconds: (Date.now() - t0) / 1000 };
-  });
-}
+export const labUp = (inventoryFile: string, opts: LabOptions = {}): Promise<UpResult> => allVms(inventoryFile, 'up', opts);
 
 /** Every VM back to pristine (freshly booted, nothing installed), from the snapshots. */
-export async function labReset(inventoryFile: string, opts: LabOptions = {}): Promise<UpResult> {
+export const labReset = (inventoryFile: string, opts: LabOptions = {}): Promise<UpResult> => allVms(inventoryFile, 'reset', opts);
+
+async function allVms(inventoryFile: string, mode: 'up' | 'reset', opts: LabOptions): Promise<UpResult> {
   const t0 = Date.now();
   const loaded = await loadLab(inventoryFile);
   return withLock(lockFile(loaded.state), async () => {
     const ctx = await prepareLab(loaded, opts);
-    const vms = await eachVm(ctx, 'reset', opts);
+    const vms = await eachVm(ctx, mode, opts);
     return { ctx, vms, seconds: (Date.now() - t0) / 1000 };
   });
 }

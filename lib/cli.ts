@@ -166,6 +166,21 @@ export function usage(description: string, script = path.relative(process.cwd(),
 }
 
 /** The whole life of a playbook run; exits the process with Ansible's exit code. */
+/**
+ * The first Ctrl-C aborts the signal (the run winds down, saying `what` it does); the second quits
+ * at once. release() puts Ctrl-C back to normal.
+ */
+export function abortOnSigint(what: string): { signal: AbortSignal; release(): void } {
+  const abort = new AbortController();
+  const onSigint = () => {
+    if (abort.signal.aborted) process.exit(130);
+    console.error(`\ninterrupted: ${what}`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: abort.signal, release: () => process.off('SIGINT', onSigint) };
+}
+
 export async function main(def: PlaybookDef, argv = process.argv.slice(2)): Promise<never> {
   process.exit(await run(def, argv));
 }
@@ -198,13 +213,7 @@ async function run(def: PlaybookDef, argv: string[]): Promise<number> {
     hostKeyChecking: args.hostKeyChecking,
     onLog: args.verbose > 0 ? (host, line) => ui.onEvent({ type: 'log', host, line }) : undefined,
   });
-  const abort = new AbortController();
-  const onSigint = () => {
-    if (abort.signal.aborted) process.exit(130);
-    console.error('\ninterrupted: finishing the tasks in flight (Ctrl-C again to quit now)');
-    abort.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const abort = abortOnSigint('finishing the tasks in flight (Ctrl-C again to quit now)');
   let summary: RunSummary;
   try {
     summary = await runPlays(plays, {
@@ -223,7 +232,7 @@ async function run(def: PlaybookDef, argv: string[]): Promise<number> {
   } catch (err) {
     return printError(err);
   } finally {
-    process.off('SIGINT', onSigint);
+    abort.release();
     await pool.closeAll();
   }
   await ui.done();

@@ -2,7 +2,7 @@
 // measure the failback; print the table, write the timeline SVG under reports/ (and --json).
 //   npx tsx playbooks/drill.ts -i inventory/lab.yml --mode stop,kill,link,poweroff --runs 3
 import path from 'node:path';
-import { loadFromArgs, printError, UsageError } from '../lib/cli.ts';
+import { abortOnSigint, loadFromArgs, printError, UsageError } from '../lib/cli.ts';
 import { labControl } from '../lab/drill-control.ts';
 import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
 import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
@@ -31,13 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const { inventory } = loaded;
 
   const ui = createDrillUi({ verbose: args.verbose > 0 });
-  const abort = new AbortController();
-  const onSigint = () => {
-    if (abort.signal.aborted) process.exit(130);
-    console.error('\ninterrupted: restoring the cluster, then stopping (Ctrl-C again to quit now and leave it broken)');
-    abort.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const abort = abortOnSigint('restoring the cluster, then stopping (Ctrl-C again to quit now and leave it broken)');
   let result;
   let failure: unknown;
   const lab = await labControl(inventory);
@@ -55,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     failure = err;
   } finally {
-    process.off('SIGINT', onSigint);
+    abort.release();
   }
   await ui.done();
   if (failure) {

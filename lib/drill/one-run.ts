@@ -88,7 +88,7 @@ function planRun(run: RunScope, master: string): Pick<Started, 'backup' | 'confi
   // bounds, generous under emulation: each wait ends the moment its condition holds
   const takeoverBoundMs = Math.max(3 * failover.masterDownMs, 2000) + 10_000;
   const bootBoundMs = spec.reconnect ? 300_000 : 30_000;
-  const failbackBoundMs = Math.max(3 * back.masterDownMs, 2000) + (back.theoryMs - back.masterDownMs) + 20_000;
+  const failbackBoundMs = Math.max(3 * back.masterDownMs, 2000) + (config.preemptDelayS ?? 0) * 1000 + 20_000;
   const durationS = Math.ceil((5_000 + takeoverBoundMs + 3_000 + bootBoundMs + failbackBoundMs + 10_000) / 1000);
   return { backup, config, onLab: !!run.ctx.lab?.has(master), takeoverBoundMs, bootBoundMs, failbackBoundMs, durationS };
 }

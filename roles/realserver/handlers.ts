@@ -2,7 +2,6 @@ import { command, service } from '../../lib/modules/index.ts';
 import { sh } from '../../lib/shell.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import type { RealserverVars } from './defaults.ts';
-import { NETWORK_UNIT } from './network.ts';
 
 export default function handlers(_vars: RealserverVars & RoleVars): Array<Task & { name: string }> {
   return [

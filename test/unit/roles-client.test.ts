@@ -82,7 +82,7 @@ test('probeCommand is one curl, the URL quoted and repeated, a new connection pe
 const withCurl = existsSync('/usr/bin/curl') ? test : test.skip;
 withCurl('the probe command under /bin/sh, parsed and checked', async (t) => {
   let n = 0;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     n++;
     if (n === 7) {
       res.writeHead(503).end('busy\n');
