@@ -22,7 +22,7 @@ import { WATCH_PATH, uploadWatcher } from '../lib/drill/remote.ts';
 import { runDrill } from '../lib/drill/run.ts';
 import type { RunRecord } from '../lib/drill/types.ts';
 import { formatTable, summarize } from '../lib/drill/table.ts';
-import { DRILL_MODES, type DrillMode } from '../lib/drill/theory.ts';
+import { DRILL_MODES, type DrillMode } from '../lib/drill/modes.ts';
 import { createDrillUi } from '../lib/drill/ui.ts';
 import { runPlays } from '../lib/runner.ts';
 import { ConnectionPool } from '../lib/ssh.ts';

@@ -107,6 +107,8 @@ export const recipe: Recipe = {
   packages: [
     'systemd-sysv', 'udev', 'kmod', 'openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'perl-base',
     'python3-minimal', 'tcpdump', 'iputils-ping', 'initramfs-tools', 'linux-image-amd64',
+    // Ansible's modules import the full standard library, and its apt module needs python3-apt
+    'python3', 'python3-apt',
   ],
   dependencies: [
     'perl', 'libsnmp40', 'libglib2.0-0', 'libglib2.0-data', 'shared-mime-info', 'libicu72', 'libxml2', 'xdg-user-dirs',
@@ -114,6 +116,7 @@ export const recipe: Recipe = {
   ],
   repoPackages: [
     'keepalived', 'ipvsadm', 'nginx-light', 'nginx', 'arping', 'curl', 'python3-minimal', 'tcpdump', 'iputils-ping',
+    'nftables', 'openssl', 'ssl-cert',
   ],
   initrdModules: ['virtio_pci', 'virtio_blk', 'ext4', 'crc32c_generic'],
   pruneModules: [

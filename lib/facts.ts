@@ -1,6 +1,7 @@
-// Facts about a host, gathered once per run in ONE round trip, parsed by pure functions.
+// Facts about a host, read in groups (only those something reads), parsed by pure functions.
 import { raw, sh } from './shell.ts';
-import type { Conn, Facts } from './types.ts';
+import type { Command } from './shell.ts';
+import type { Conn, ExecResult, Facts } from './types.ts';
 
 /** /etc/os-release: KEY=value lines, values optionally quoted (shell-style escapes). */
 export function parseOsRelease(text: string): Record<string, string> {
@@ -90,24 +91,75 @@ export function interfaceFacts(ipAddr: string | undefined, ipLink: string | unde
   return out;
 }
 
-export async function gatherFacts(conn: Conn): Promise<Facts> {
-  const [host, osr, addr, link, route, sysfs, dpkg, systemd] = await conn.read([
-    sh`uname -n`,
-    sh`cat /etc/os-release`,
-    sh`ip -o -4 addr show`,
-    sh`ip -o link show`,
-    sh`cat /proc/net/route`,
-    sh`grep -H . ${raw('/sys/class/net/*/address /sys/class/net/*/operstate')}`,
-    sh`dpkg-query -W -f ${DPKG_FACTS_FORMAT}`,
-    sh`test -d /run/systemd/system`,
-  ]);
-  const ok = (r: { exitCode: number; stdout: string }) => (r.exitCode === 0 ? r.stdout : undefined);
+// ---------------------------------------------------------------- groups
+
+/** Facts come in groups, each read by its own probes: a run pays only for the groups something reads. */
+export type FactGroup = 'hostname' | 'os' | 'interfaces' | 'packages' | 'systemd';
+
+type Ok = (r: ExecResult) => string | undefined;
+const ok: Ok = (r) => (r.exitCode === 0 ? r.stdout : undefined);
+
+export const FACT_GROUPS: Record<FactGroup, { probes: Command[]; parse(r: ExecResult[]): Partial<Facts> }> = {
+  hostname: { probes: [sh`uname -n`], parse: ([h]) => ({ hostname: h.stdout.trim() }) },
+  os: { probes: [sh`cat /etc/os-release`], parse: ([o]) => ({ os: osFacts(o.stdout) }) },
+  interfaces: {
+    probes: [
+      sh`ip -o -4 addr show`,
+      sh`ip -o link show`,
+      sh`cat /proc/net/route`,
+      sh`grep -H . ${raw('/sys/class/net/*/address /sys/class/net/*/operstate')}`,
+    ],
+    parse: ([addr, link, route, sysfs]) => ({
+      interfaces: interfaceFacts(ok(addr), ok(link), sysfs.stdout),
+      defaultInterface: parseDefaultInterface(route.stdout),
+    }),
+  },
+  packages: { probes: [sh`dpkg-query -W -f ${DPKG_FACTS_FORMAT}`], parse: ([d]) => ({ packages: parseDpkgVersions(d.stdout) }) },
+  systemd: { probes: [sh`test -d /run/systemd/system`], parse: ([s]) => ({ systemd: s.exitCode === 0 }) },
+};
+
+export const ALL_FACT_GROUPS = Object.keys(FACT_GROUPS) as FactGroup[];
+
+/**
+ * The groups to read when `needed` are missing: the small ones travel together (a few hundred
+ * bytes: a later reader of another small group costs no extra round trip); the package list
+ * (~800 lines) only when something reads it.
+ */
+export function groupsToRead(needed: FactGroup[], has: (g: FactGroup) => boolean): FactGroup[] {
+  const small = ALL_FACT_GROUPS.filter((g) => g !== 'packages');
+  const want = new Set(needed.some((g) => g !== 'packages') ? [...needed, ...small] : needed);
+  return ALL_FACT_GROUPS.filter((g) => want.has(g) && !has(g));
+}
+
+/** The group a Facts key belongs to. */
+export const FACT_KEY_GROUP: Record<keyof Facts, FactGroup> = {
+  hostname: 'hostname',
+  os: 'os',
+  interfaces: 'interfaces',
+  defaultInterface: 'interfaces',
+  packages: 'packages',
+  systemd: 'systemd',
+};
+
+/** The probes of `groups`, in order, and the parser of their results (same order). */
+export function factProbes(groups: FactGroup[]): { probes: Command[]; parse(results: ExecResult[]): Partial<Facts> } {
   return {
-    hostname: host.stdout.trim(),
-    os: osFacts(osr.stdout),
-    interfaces: interfaceFacts(ok(addr), ok(link), sysfs.stdout),
-    defaultInterface: parseDefaultInterface(route.stdout),
-    packages: parseDpkgVersions(dpkg.stdout),
-    systemd: systemd.exitCode === 0,
+    probes: groups.flatMap((g) => FACT_GROUPS[g].probes),
+    parse(results) {
+      let at = 0;
+      const out: Partial<Facts> = {};
+      for (const g of groups) {
+        const n = FACT_GROUPS[g].probes.length;
+        Object.assign(out, FACT_GROUPS[g].parse(results.slice(at, at + n)));
+        at += n;
+      }
+      return out;
+    },
   };
+}
+
+/** Every fact in ONE round trip. */
+export async function gatherFacts(conn: Conn): Promise<Facts> {
+  const { probes, parse } = factProbes(ALL_FACT_GROUPS);
+  return parse(await conn.read(probes)) as Facts;
 }

@@ -17,7 +17,7 @@ interface Names {
 
 const names = (inv: PatternInventory): Names => ({ hosts: Array.isArray(inv.hosts) ? inv.hosts : [...inv.hosts.keys()], groups: inv.groups });
 
-/** Host names matching `pattern`, in inventory order. A pattern matching nothing gives []. */
+/** Host names matching `pattern`, in Ansible's order. A pattern matching nothing gives []. */
 export function matchPattern(pattern: string, inventory: PatternInventory): string[] {
   const inv = names(inventory);
   const terms = orderTerms(splitPattern(pattern, inv));
@@ -35,8 +35,7 @@ export function matchPattern(pattern: string, inventory: PatternInventory): stri
       selected.push(...matchTerm(term, inv).filter((h) => !have.has(h)));
     }
   }
-  const chosen = new Set(selected);
-  return inv.hosts.filter((h) => chosen.has(h));
+  return selected; // Ansible's order (inventory/manager.py _evaluate_patterns): terms in turn, groups as Group.get_hosts
 }
 
 /**
@@ -53,6 +52,22 @@ export function unknownNames(pattern: string, inventory: PatternInventory): stri
     if (!hosts.has(bare) && !inv.groups.has(bare) && !unknown.includes(bare)) unknown.push(bare);
   }
   return unknown;
+}
+
+/**
+ * The terms of `pattern` (without their '&'/'!' and [subscript]) that match no host, as Ansible's
+ * _enumerate_matches warns: "Could not match supplied host pattern, ignoring: X".
+ */
+export function unmatchedTerms(pattern: string, inventory: PatternInventory): string[] {
+  const inv = names(inventory);
+  const out: string[] = [];
+  for (const term of splitPattern(pattern, inv)) {
+    const bare = term.replace(/^[!&]/, '');
+    const expr = inv.hosts.includes(bare) ? bare : splitSubscript(bare).expr;
+    if (['localhost', '127.0.0.1', '::1'].includes(expr) || out.includes(expr)) continue;
+    if (enumerate(expr, inv).length === 0 && !inv.hosts.includes(expr)) out.push(expr);
+  }
+  return out;
 }
 
 /** 'a,b:c' → terms. Like Ansible, ':' separates only when there is no ',' (it may be part of a range or IPv6). */
@@ -92,7 +107,8 @@ function matchTerm(term: string, inv: Names): string[] {
 function enumerate(expr: string, inv: Names): string[] {
   const re = toRegExp(expr);
   const out: string[] = [];
-  const add = (h: string) => { if (!out.includes(h)) out.push(h); };
+  const have = new Set<string>();
+  const add = (h: string) => { if (!have.has(h)) { have.add(h); out.push(h); } };
   let groupMatched = false;
   for (const [name, members] of inv.groups) {
     if (re.test(name)) {

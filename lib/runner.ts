@@ -1,11 +1,18 @@
 // The play runner: hosts in parallel (bounded by forks), serial batches, tasks in order per host,
 // handlers flushed once per batch, check mode. It emits RunEvents and never prints.
+// A host's tasks are planned in batches (lib/probe-batch.ts) and facts are read lazily
+// (lib/lazy-facts.ts): an unchanged play costs one exec per host.
+import { ALL_FACT_GROUPS, factProbes, groupsToRead, type FactGroup } from './facts.ts';
+import { LazyFacts } from './lazy-facts.ts';
+import { probeKey, readBatch, recordingConn, servingConn, type Discovery, type Prefetched, type ProbeRead } from './probe-batch.ts';
 import { isCommand, sh } from './shell.ts';
 import {
   CommandError,
   ConfigError,
   UnreachableError,
+  type Change,
   type Conn,
+  type ExecResult,
   type Facts,
   type Host,
   type HostStats,
@@ -39,7 +46,13 @@ export interface RunOptions {
   pool: ConnPool;
   extraVars?: Record<string, unknown>;
   onEvent?: (e: RunEvent) => void;
+  /** gathers every fact at once (tests); default: the groups something reads, from lib/facts.ts */
   gatherFacts?: (conn: Conn) => Promise<Facts>;
+  /**
+   * plan a host's tasks in batches: one exec reads the state for a run of tasks (default true;
+   * the environment variable LVSPLAY_BATCH=0 turns it off). Results are identical either way.
+   */
+  batch?: boolean;
   /** aborting stops new tasks from starting (in-flight ones receive the signal) */
   signal?: AbortSignal;
 }
@@ -216,6 +229,10 @@ interface HostState {
   host: Host;
   conn?: Conn;
   facts: Facts;
+  /** the facts behind `facts` when the play gathers them */
+  lazy?: LazyFacts;
+  /** apply() calls so far: state read before the last one is stale */
+  applies: number;
   registered: Record<string, unknown>;
   notified: Set<string>;
   failed: boolean;
@@ -224,6 +241,9 @@ interface HostState {
 }
 
 type Handler = { task: Task & { name: string }; role: Role };
+
+/** The host has stopped and its result is recorded already. */
+class HostStopped extends Error {}
 
 export async function runPlays(plays: Play[], opts: RunOptions): Promise<RunSummary> {
   validatePlays(plays, opts);
@@ -238,16 +258,17 @@ export async function runPlays(plays: Play[], opts: RunOptions): Promise<RunSumm
 class PlayRun {
   private readonly stats = new Map<string, HostStats>();
   private readonly results: TaskResult[] = [];
-  private readonly factsCache = new Map<string, Facts>();
+  private readonly factsCache = new Map<string, LazyFacts>();
   /** failed or unreachable hosts leave the rest of the run, as in Ansible */
   private readonly dead = new Set<string>();
   private readonly forks: number;
-  private readonly gather: (conn: Conn) => Promise<Facts>;
+  private readonly batched: boolean;
+  private readonly check: boolean;
 
   constructor(private readonly opts: RunOptions) {
     this.forks = opts.forks ?? 10;
-    // Loaded on first use: the runner's pure logic stays importable without the fact probes.
-    this.gather = opts.gatherFacts ?? (async (conn) => (await import('./facts.ts')).gatherFacts(conn));
+    this.batched = opts.batch ?? process.env.LVSPLAY_BATCH !== '0';
+    this.check = opts.check ?? false;
   }
 
   private emit(e: RunEvent): void {
@@ -282,7 +303,7 @@ class PlayRun {
       this.emit({ type: 'batch:start', play: play.name, hosts: batch.map((h) => h.name) });
       const states = batch.map((host): HostState => {
         if (!this.stats.has(host.name)) this.stats.set(host.name, emptyStats());
-        return { host, facts: emptyFacts(host.name), registered: {}, notified: new Set(), failed: false, unreachable: false };
+        return { host, facts: emptyFacts(host.name), registered: {}, notified: new Set(), failed: false, unreachable: false, applies: 0 };
       });
       await mapLimit(states, this.forks, async (st) => {
         this.emit({ type: 'host:start', play: play.name, host: st.host.name });
@@ -317,7 +338,7 @@ class PlayRun {
     });
   }
 
-  /** Connection and facts; false when the host cannot go on. */
+  /** The connection; false when the host cannot go on. */
   private async prepare(play: Play, st: HostState): Promise<boolean> {
     const started = Date.now();
     const fail = (task: string, err: unknown) => {
@@ -339,19 +360,73 @@ class PlayRun {
     } catch (err) {
       return fail('connect', err);
     }
-    const cached = this.factsCache.get(st.host.name);
-    if (cached) st.facts = cached;
-    else if (play.gatherFacts !== false) {
-      this.emit({ type: 'task:start', play: play.name, host: st.host.name, task: 'Gathering Facts' });
-      try {
-        st.facts = await this.gather(st.conn);
-        this.factsCache.set(st.host.name, st.facts);
-      } catch (err) {
-        return fail('Gathering Facts', err);
-      }
-      this.record({ host: st.host.name, play: play.name, task: 'Gathering Facts', status: 'ok', durationMs: Date.now() - started });
+    // Facts are gathered when something first reads them (withFacts, prefetch).
+    let lazy = this.factsCache.get(st.host.name);
+    if (!lazy && play.gatherFacts !== false) this.factsCache.set(st.host.name, (lazy = new LazyFacts()));
+    if (lazy) {
+      st.lazy = lazy;
+      st.facts = lazy.view;
     }
     return true;
+  }
+
+  /**
+   * Fact groups into the host's LazyFacts: read in one exec, or parsed from `from` (their share of
+   * a batch). Recorded as 'Gathering Facts'; a failure stops the host (HostStopped).
+   */
+  private async loadFacts(play: Play, st: HostState, groups: FactGroup[], from?: ExecResult[]): Promise<void> {
+    groups = groupsToRead(groups, (g) => st.lazy!.has(g));
+    const started = Date.now();
+    const name = 'Gathering Facts';
+    this.emit({ type: 'task:start', play: play.name, host: st.host.name, task: name });
+    try {
+      if (this.opts.gatherFacts) st.lazy!.add(ALL_FACT_GROUPS, await this.opts.gatherFacts(st.conn!));
+      else {
+        const { probes, parse } = factProbes(groups);
+        st.lazy!.add(groups, parse(from ?? (await st.conn!.read(probes))));
+      }
+    } catch (err) {
+      const unreachable = err instanceof UnreachableError;
+      if (unreachable) st.unreachable = true;
+      else st.failed = true;
+      this.record({ host: st.host.name, play: play.name, task: name, status: unreachable ? 'unreachable' : 'failed', error: errorText(err), durationMs: Date.now() - started });
+      throw new HostStopped();
+    }
+    this.record({ host: st.host.name, play: play.name, task: name, status: 'ok', summary: groups.join(' '), durationMs: Date.now() - started });
+  }
+
+  /**
+   * Runs a fact reader (a task builder, `when`, plan); when it read facts not gathered yet (even
+   * if it swallowed the NeedFacts thrown at it), gathers them and runs it again.
+   */
+  private async withFacts<T>(play: Play, st: HostState, fn: () => T | Promise<T>): Promise<T> {
+    for (;;) {
+      let out: T | undefined;
+      let error: unknown;
+      let threw = false;
+      try {
+        out = await fn();
+      } catch (err) {
+        threw = true;
+        error = err;
+      }
+      const missing = st.lazy?.take() ?? [];
+      if (!missing.length) {
+        if (threw) throw error;
+        return out as T;
+      }
+      await this.loadFacts(play, st, missing);
+    }
+  }
+
+  /** Builds a task list; undefined when the host must stop. */
+  private async build(play: Play, st: HostState, role: Role | undefined, fn: () => Task[]): Promise<Task[] | undefined> {
+    try {
+      return await this.withFacts(play, st, fn);
+    } catch (err) {
+      if (!(err instanceof HostStopped)) this.failBuild(play, st, role, err);
+      return undefined;
+    }
   }
 
   private async runHostTasks(play: Play, st: HostState): Promise<void> {
@@ -361,16 +436,107 @@ class PlayRun {
     }
     if (play.tasks) {
       const vars = this.baseVars(play, st, (play.roles ?? []).map((r) => r.defaults));
-      let tasks: Task[];
-      try {
-        tasks = play.tasks(vars);
-      } catch (err) {
-        return this.failBuild(play, st, undefined, err);
-      }
-      for (const task of tasks) {
-        if (!(await this.runTask(play, st, task, undefined, vars))) return;
-      }
+      const tasks = await this.build(play, st, undefined, () => play.tasks!(vars));
+      if (tasks) await this.runTaskList(play, st, tasks, undefined, vars);
     }
+  }
+
+  /** Runs tasks in order, reading their state in batches; false when the host must stop. */
+  private async runTaskList(play: Play, st: HostState, tasks: Task[], role: Role | undefined, vars: Record<string, unknown>): Promise<boolean> {
+    const pre = new Map<number, Prefetched>();
+    let windowEnd = 0;
+    let windowApplies = -1;
+    for (let i = 0; i < tasks.length; i++) {
+      // A new batch when the window is used up or an apply made what it read stale.
+      if (this.batched && (i >= windowEnd || windowApplies !== st.applies)) {
+        pre.clear();
+        windowApplies = st.applies;
+        try {
+          windowEnd = await this.prefetch(play, st, tasks, role, vars, i, pre);
+        } catch (err) {
+          if (err instanceof HostStopped) return false;
+          throw err;
+        }
+      }
+      if (!(await this.runTask(play, st, tasks[i], role, vars, false, pre.get(i)))) return false;
+    }
+    return true;
+  }
+
+  /** What the task's plan will read first, found without touching the host. */
+  private async discover(st: HostState, task: Task, role: Role | undefined, vars: Record<string, unknown>): Promise<Discovery> {
+    const tags = [...(task.tags ?? []), ...(role ? [role.name] : [])];
+    if (!shouldRunByTags(tags, this.opts.tags?.length ? this.opts.tags : ['all'], this.opts.skipTags)) return { kind: 'none' };
+    const rec = recordingConn(st.host);
+    const ctx: ModuleContext = {
+      conn: withBecome(rec.conn, task.become),
+      host: st.host,
+      facts: st.facts,
+      vars,
+      roleDir: role?.dir,
+      check: this.check,
+      log: () => {},
+      signal: this.opts.signal,
+    };
+    let change: Change | null = null;
+    try {
+      if (!task.when || task.when(ctx)) change = await task.module.plan(ctx, task.args);
+    } catch {
+      /* the recorded read, if any, is still what the real plan reads first; its error comes back in order */
+    }
+    const groups = st.lazy?.take() ?? [];
+    if (groups.length) return { kind: 'facts', groups };
+    const first = rec.first();
+    if (first) return { kind: 'probe', ...first };
+    return { kind: change ? 'change' : 'none' };
+  }
+
+  /**
+   * Discovers tasks from `from` on and reads their probes (and the fact groups the next one needs)
+   * in one exec. Returns the end of the window: a plan that changes something without reading
+   * ends it (in check mode nothing is applied, so it goes on); one that needs facts ends it too.
+   */
+  private async prefetch(
+    play: Play,
+    st: HostState,
+    tasks: Task[],
+    role: Role | undefined,
+    vars: Record<string, unknown>,
+    from: number,
+    pre: Map<number, Prefetched>,
+  ): Promise<number> {
+    const reads = new Map<number, ProbeRead>();
+    let facts: FactGroup[] = [];
+    let end = from;
+    while (end < tasks.length) {
+      const d = await this.discover(st, tasks[end], role, vars);
+      if (d.kind === 'facts') {
+        // The first task needs them now; a later one gets them with this batch.
+        if (end === from) {
+          await this.loadFacts(play, st, d.groups);
+          continue;
+        }
+        if (!this.opts.gatherFacts) facts = groupsToRead(d.groups, (g) => st.lazy!.has(g));
+        break;
+      }
+      if (d.kind === 'probe') reads.set(end, d);
+      end++;
+      if (d.kind === 'change' && !this.check) break;
+    }
+    if (!reads.size && !facts.length) return end;
+    const applies = st.applies;
+    let batch: Awaited<ReturnType<typeof readBatch>>;
+    try {
+      batch = await readBatch(st.conn!, reads, facts.length ? factProbes(facts).probes : []);
+    } catch {
+      return from; // each task reads for itself and meets the error in order
+    }
+    if (facts.length) await this.loadFacts(play, st, facts, batch.extra);
+    for (const [i, results] of batch.byTask) {
+      const r = reads.get(i)!;
+      pre.set(i, { key: probeKey(r), cmds: r.cmds, results, applies });
+    }
+    return end;
   }
 
   /** A role's task function threw (a bug or a bad var): the host fails at that point. */
@@ -379,9 +545,9 @@ class PlayRun {
     this.record({ host: st.host.name, play: play.name, role: role?.name, task: 'build tasks', status: 'failed', error: errorText(err), durationMs: 0 });
   }
 
-  private handlersFor(play: Play, st: HostState): Handler[] {
-    return (play.roles ?? []).flatMap((role) =>
-      (role.handlers?.(this.baseVars(play, st, [role.defaults]) as never) ?? []).map((task) => ({ task, role })),
+  private async handlersFor(play: Play, st: HostState): Promise<Handler[]> {
+    return this.withFacts(play, st, () =>
+      (play.roles ?? []).flatMap((role) => (role.handlers?.(this.baseVars(play, st, [role.defaults]) as never) ?? []).map((task) => ({ task, role }))),
     );
   }
 
@@ -393,6 +559,7 @@ class PlayRun {
     role: Role | undefined,
     vars: Record<string, unknown>,
     handler = false,
+    pre?: Prefetched,
   ): Promise<boolean> {
     const tags = [...(task.tags ?? []), ...(role ? [role.name] : [])];
     if (!handler && !shouldRunByTags(tags, this.opts.tags?.length ? this.opts.tags : ['all'], this.opts.skipTags)) return true;
@@ -401,15 +568,16 @@ class PlayRun {
     const base = { host: st.host.name, play: play.name, role: role?.name, task: name, ...(handler ? { handler: true } : {}) };
     this.emit({ type: 'task:start', play: play.name, host: st.host.name, task: name, role: role?.name });
     const started = Date.now();
-    const check = this.opts.check ?? false;
+    const check = this.check;
+    const log = (line: string) => this.emit({ type: 'log', host: st.host.name, line });
     const ctx: ModuleContext = {
-      conn: withBecome(st.conn!, task.become),
+      conn: withBecome(servingConn(st.conn!, pre, () => st.applies, log), task.become),
       host: st.host,
       facts: st.facts,
       vars,
       roleDir: role?.dir,
       check,
-      log: (line) => this.emit({ type: 'log', host: st.host.name, line }),
+      log,
       signal: this.opts.signal,
     };
     const register = (value: Record<string, unknown>) => {
@@ -421,16 +589,19 @@ class PlayRun {
     let summary: string | undefined;
     let diff: string | undefined;
     try {
-      if (task.notify?.length && !handler) this.checkNotify(play, st, task.notify);
-      if (task.when && !task.when(ctx)) {
+      if (task.notify?.length && !handler) await this.checkNotify(play, st, task.notify);
+      if (task.when && !(await this.withFacts(play, st, () => task.when!(ctx)))) {
         register({ changed: false, failed: false, skipped: true });
         this.record({ ...base, status: 'skipped', durationMs: Date.now() - started });
         return true;
       }
       // In check mode a handler is reported as it would run, without reading state it may depend on.
-      const change = handler && check ? { summary: 'would run (check mode)' } : await task.module.plan(ctx, task.args);
+      const change = handler && check ? { summary: 'would run (check mode)' } : await this.withFacts(play, st, () => task.module.plan(ctx, task.args));
       let result: unknown;
-      if (change && !check) result = await task.module.apply(ctx, task.args, change);
+      if (change && !check) {
+        st.applies++;
+        result = await task.module.apply(ctx, task.args, change);
+      }
       // apply() may find out it changed nothing after all (command's changedWhen): `{ changed: false }`
       const changed = !!change && (result as { changed?: unknown } | undefined)?.changed !== false;
       status = changed ? 'changed' : 'ok';
@@ -439,6 +610,7 @@ class PlayRun {
       register({ changed, failed: false, skipped: false, result });
       if (changed) for (const h of task.notify ?? []) st.notified.add(h);
     } catch (err) {
+      if (err instanceof HostStopped) return false;
       if (err instanceof CommandError) err.path = taskPath(play.name, role?.name, name);
       const unreachable = err instanceof UnreachableError;
       const ignored = !unreachable && !!task.ignoreErrors;
@@ -459,8 +631,8 @@ class PlayRun {
     return true;
   }
 
-  private checkNotify(play: Play, st: HostState, notify: string[]): void {
-    const known = (st.handlerNames ??= new Set(this.handlersFor(play, st).map((h) => h.task.name)));
+  private async checkNotify(play: Play, st: HostState, notify: string[]): Promise<void> {
+    const known = (st.handlerNames ??= new Set((await this.handlersFor(play, st)).map((h) => h.task.name)));
     for (const n of notify)
       if (!known.has(n))
         throw new ConfigError(`notifies handler "${n}", which no role of play "${play.name}" defines (known: ${[...known].join(', ') || 'none'})`);
@@ -476,22 +648,20 @@ class PlayRun {
   /** Builds one of a role's task lists with the host's vars and runs it; false when the host must stop. */
   private async runRoleList(play: Play, st: HostState, role: Role, build: (vars: never) => Task[]): Promise<boolean> {
     const vars = this.baseVars(play, st, [role.defaults]);
-    let tasks: Task[];
-    try {
-      tasks = build(vars as never);
-    } catch (err) {
-      this.failBuild(play, st, role, err);
-      return false;
-    }
-    for (const task of tasks) {
-      if (!(await this.runTask(play, st, task, role, vars))) return false;
-    }
-    return true;
+    const tasks = await this.build(play, st, role, () => build(vars as never));
+    return tasks ? this.runTaskList(play, st, tasks, role, vars) : false;
   }
 
   /** Notified handlers, once each, in the order they are defined; a handler may notify later ones. */
   private async runHandlers(play: Play, st: HostState): Promise<void> {
-    for (const { task, role } of this.handlersFor(play, st)) {
+    let handlers: Handler[];
+    try {
+      handlers = await this.handlersFor(play, st);
+    } catch (err) {
+      if (!(err instanceof HostStopped)) this.failBuild(play, st, undefined, err);
+      return;
+    }
+    for (const { task, role } of handlers) {
       if (!st.notified.has(task.name)) continue;
       const vars = this.baseVars(play, st, [role.defaults]);
       if (!(await this.runTask(play, st, task, role, vars, true))) return;

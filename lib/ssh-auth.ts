@@ -3,11 +3,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import type { AnyAuthMethod } from 'ssh2';
 import { UnreachableError, type Host } from './types.ts';
 
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+// ssh2 is loaded by the first connect (loadSsh2), not at import: --help and --list-hosts never pay for it.
+type Ssh2 = typeof import('ssh2');
+let ssh2Module: Ssh2 | undefined;
+export async function loadSsh2(): Promise<Ssh2> {
+  // a CommonJS package: its exports are the ESM default
+  const m = (await import('ssh2')) as Ssh2 & { default?: Ssh2 };
+  return (ssh2Module ??= m.default ?? m);
+}
+const ssh2 = () => {
+  if (!ssh2Module) throw new Error('ssh2 is not loaded yet: await loadSsh2() first');
+  return ssh2Module;
+};
 
 export interface Credentials {
   methods: AnyAuthMethod[];
@@ -22,7 +34,7 @@ function loadKey(file: string): Buffer | Error {
   } catch (err) {
     return err as Error;
   }
-  const parsed = ssh2.utils.parseKey(buf);
+  const parsed = ssh2().utils.parseKey(buf);
   return parsed instanceof Error ? parsed : buf;
 }
 

@@ -3,9 +3,8 @@
 // files go up by sftp to a temp file and are renamed into place.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import ssh2 from 'ssh2';
 import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
-import { credentials } from './ssh-auth.ts';
+import { credentials, loadSsh2 } from './ssh-auth.ts';
 import { hostKeyVerifier, knownHostsFiles, type HostKeyChecking } from './ssh-hostkey.ts';
 import { PUT_STEP, putPaths, putScript, validateFailure } from './ssh-put.ts';
 import { readScript } from './ssh-read.ts';
@@ -29,6 +28,8 @@ export interface ConnectOptions {
   knownHostsFiles?: string[];
   /** TCP connect + SSH handshake + auth, default 15000 */
   connectTimeoutMs?: number;
+  /** called for every channel opened (exec or sftp): round trips, for bench/noop.ts and tests */
+  onChannel?: (host: string, kind: 'exec' | 'sftp') => void;
   /** exec channels in flight per connection, default 5 (OpenSSH's MaxSessions is 10) */
   maxChannels?: number;
   /**
@@ -108,6 +109,22 @@ function killRemote(stream: ClientChannel): void {
 function tail(text: string, lines = 200): string[] {
   const all = text.replace(/\n$/, '').split('\n');
   return all.length > lines ? [`… ${all.length - lines} lines`, ...all.slice(-lines)] : all;
+}
+
+/**
+ * LVSPLAY_COUNT_CHANNELS=1: channels opened per host, printed to stderr at exit (the lab's round
+ * trips per host, for bench/README figures; the CLI's pool has no other hook for it).
+ */
+const channelCounts = process.env.LVSPLAY_COUNT_CHANNELS === '1' ? new Map<string, { exec: number; sftp: number }>() : undefined;
+if (channelCounts)
+  process.on('exit', () => {
+    for (const [host, c] of channelCounts) process.stderr.write(`lvsplay channels ${host}: exec=${c.exec} sftp=${c.sftp}\n`);
+  });
+function countChannel(host: string, kind: 'exec' | 'sftp'): void {
+  if (!channelCounts) return;
+  const c = channelCounts.get(host) ?? { exec: 0, sftp: 0 };
+  c[kind]++;
+  channelCounts.set(host, c);
 }
 
 class SshConn implements Conn {
@@ -196,6 +213,8 @@ class SshConn implements Conn {
     o.signal?.throwIfAborted();
     const release = o.unbounded ? () => {} : () => this.channels.release();
     if (!o.unbounded) await this.channels.acquire();
+    this.opts.onChannel?.(this.host.name, 'exec');
+    countChannel(this.host.name, 'exec');
     let stream: ClientChannel;
     try {
       stream = await this.open<ClientChannel>('an exec channel', (cb) => this.client.exec(text, cb));
@@ -311,6 +330,10 @@ class SshConn implements Conn {
   }
 
   private sftp(): Promise<SFTPWrapper> {
+    if (!this.sftpSession) {
+      this.opts.onChannel?.(this.host.name, 'sftp');
+      countChannel(this.host.name, 'sftp');
+    }
     this.sftpSession ??= this.open<SFTPWrapper>('an sftp session', (cb) => this.client.sftp(cb)).then(
       (s) => {
         s.on('close', () => (this.sftpSession = undefined));
@@ -427,6 +450,7 @@ export async function connect(host: Host, opts: ConnectOptions = {}): Promise<Co
   const fail = (why: string) => new UnreachableError(host.name, `ssh ${where}: ${why}`);
   const log = (line: string) => opts.onLog?.(host.name, line);
   const timeoutMs = opts.connectTimeoutMs ?? 15_000;
+  const ssh2 = await loadSsh2();
   const { methods, tried } = credentials(host);
   const verifier = hostKeyVerifier(host, opts.hostKeyChecking ?? 'accept-new', knownHostsFiles(host, opts.knownHostsFiles), log);
 

@@ -24,12 +24,18 @@ export interface Host {
 }
 
 export interface Inventory {
-  /** the inventory file, absolute */
+  /** the (first) inventory file, absolute */
   file: string;
+  /** every -i source in order (files and directories absolute; `h1,h2,` lists as given) */
+  sources?: string[];
+  /** each group as declared: its own hosts and child groups (what `ansible-inventory --list` prints) */
+  tree?: Map<string, { hosts: string[]; children: string[] }>;
+  /** a host's inventory vars as Ansible shows them (`ansible-inventory --host`): no extra vars, paths as written */
+  hostvars?(name: string): Record<string, unknown>;
   hosts: Map<string, Host>;
   /** group name → member host names (recursive through children), `all` and `ungrouped` included */
   groups: Map<string, string[]>;
-  /** hosts matching an Ansible pattern (`a:b`, `a:&b`, `!a`, globs), in inventory order */
+  /** hosts matching an Ansible pattern (`a:b`, `a:&b`, `!a`, globs), in Ansible's order (terms as written, a group as Group.get_hosts) */
   select(pattern: string): Host[];
 }
 

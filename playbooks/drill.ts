@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { abortOnSigint, loadFromArgs, printError, UsageError } from '../lib/cli.ts';
 import { labControl } from '../lab/drill-control.ts';
+import { DRILL_MODES } from '../lib/drill/modes.ts';
 import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
 import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
 import { runDrill } from '../lib/drill/run.ts';
@@ -11,7 +12,7 @@ import { DrillError } from '../lib/drill/types.ts';
 import { createDrillUi } from '../lib/drill/ui.ts';
 import { ConfigError, UnreachableError } from '../lib/types.ts';
 
-const DESCRIPTION = 'Kills the MASTER director (stop | kill | link | poweroff), measures the failover from the client, restores it and measures the failback.';
+const DESCRIPTION = `Kills the MASTER director (${DRILL_MODES.join(' | ')}), measures the failover from the client, restores it and measures the failback.`;
 
 async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();

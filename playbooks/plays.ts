@@ -3,6 +3,10 @@ import type { Play } from '../lib/types.ts';
 import { client } from '../roles/client/index.ts';
 import { director } from '../roles/director/index.ts';
 import { realserver } from '../roles/realserver/index.ts';
+import { upstream } from '../roles/upstream/index.ts';
+
+/** The application stand-ins the real servers' nginx proxies /healthz to (co-located inventory). */
+export const upstreamPlay: Play = { name: 'upstreams', hosts: 'upstreams', roles: [upstream] };
 
 /** Real servers first (the VIP on lo and the ARP sysctls before any director sends them traffic). */
 export const realserverPlay: Play = { name: 'realservers', hosts: 'realservers', roles: [realserver] };
@@ -13,4 +17,4 @@ export const directorPlay: Play = { name: 'directors', hosts: 'directors', roles
 /** The client checks that every VIP answers from every healthy real server, split by weight. */
 export const clientPlay: Play = { name: 'clients', hosts: 'clients', roles: [client] };
 
-export const sitePlays: Play[] = [realserverPlay, directorPlay, clientPlay];
+export const sitePlays: Play[] = [upstreamPlay, realserverPlay, directorPlay, clientPlay];

@@ -1,12 +1,13 @@
 // The README's test command (`npm test`): unit and engine tests, then — unless --no-lab — the
-// lab tests on ONE lab brought up once and taken down at the end. Prints `N passed, N failed`.
+// lab tests, each lab (inventory/lab.yml for 10–4x, inventory/colocated.yml for 5x: see labGroups)
+// brought up once for its files and taken down before the next. Prints `N passed, N failed`.
 //   npm test                 everything (the lab needs root, qemu; minutes under emulation)
 //   npm test -- --no-lab     unit + engine tests only (seconds)
 //   npm test -- --lab-only   lab tests only
 //   npm test -- --keep-lab   leave the lab running afterwards (for debugging)
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -67,22 +68,42 @@ if (!values['lab-only']) {
   add(tally(r.out, r.code));
 }
 
+/**
+ * The lab test files grouped by the lab they need: a file names its inventory in a first-lines
+ * comment `@lab inventory/FILE.yml` (default: --inventory, inventory/lab.yml). Groups run in the
+ * order of their first file; each lab is brought up, its files run one at a time, and it is taken
+ * down before the next comes up — one lab at a time on this machine's two cores.
+ */
+function labGroups(defaultInventory: string): Array<{ inventory: string; files: string[] }> {
+  const files = readdirSync(path.join(root, 'test/lab')).filter((f) => f.endsWith('.test.ts')).sort();
+  const groups = new Map<string, string[]>();
+  for (const f of files) {
+    const head = readFileSync(path.join(root, 'test/lab', f), 'utf8').split('\n').slice(0, 5).join('\n');
+    const inventory = /@lab\s+(\S+\.ya?ml)/.exec(head)?.[1] ?? defaultInventory;
+    groups.set(inventory, [...(groups.get(inventory) ?? []), `test/lab/${f}`]);
+  }
+  return [...groups].map(([inventory, fs]) => ({ inventory, files: fs }));
+}
+
 if (!values['no-lab'] && hasFiles('test/lab')) {
-  const inv = values.inventory!;
-  const up = await run(tsx, ['lab/lab.ts', 'up', '-i', inv]);
-  if (up.code !== 0) {
-    console.log(`not ok - lab up failed (exit ${up.code}): lab tests not run`);
-    total.failed++;
-  } else {
+  for (const { inventory: inv, files } of labGroups(values.inventory!)) {
+    const started = Date.now();
+    const up = await run(tsx, ['lab/lab.ts', 'up', '-i', inv]);
+    if (up.code !== 0) {
+      console.log(`not ok - lab up -i ${inv} failed (exit ${up.code}): ${files.join(', ')} not run`);
+      total.failed++;
+      continue;
+    }
     try {
-      // one lab, shared: lab test files run one at a time, in name order
-      const r = await run(ava, ['--tap', '--concurrency=1', '--serial', 'test/lab/**/*.test.ts'], { LVSPLAY_LAB_INVENTORY: inv });
+      // one lab, shared: its test files run one at a time, in name order
+      const r = await run(ava, ['--tap', '--concurrency=1', '--serial', ...files], { LVSPLAY_LAB_INVENTORY: inv });
       add(tally(r.out, r.code));
     } finally {
       if (!values['keep-lab']) {
         const down = await run(tsx, ['lab/lab.ts', 'down', '-i', inv]);
         if (down.code !== 0) total.failed++;
       }
+      console.log(`# lab ${inv}: ${files.length} file(s) in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
     }
   }
 }

@@ -1,30 +1,38 @@
 // Metrics of one drill run, computed from the client's timeline alone plus the instants the drill
 // recorded (already converted to the probe's clock: ms since the probe started, see probe-log.ts).
 //
+// Every short request has a SENT time (t) and an ANSWER time (t + latency). The probe sends on a
+// fixed grid whatever earlier requests are doing (probe.py), so sent times are one interval apart.
+//
 // Definitions (the same for the failover after `killAt` and the failback after `restoreAt`):
 //   window        [event, next event): failover [killAt, restoreAt ?? end), failback [restoreAt, end)
-//   outage        the first failed request in the window, widened to the requests around it:
-//                 first success after it − last success before it, each success taken when its
-//                 answer arrived (a request held up in an ARP queue or a stalled connection may start
-//                 before the service is back and succeed after). 0 when nothing failed. The kill
-//                 time only selects the gap (it is known to ± an SSH round trip and the VIP may go a
-//                 few ms after the command); the gap itself is measured on the client alone. With no
-//                 success after it: until the end of the timeline, `unrecovered`.
-//   outageMin     first → last failure of that run: the service was down at both, so the true
-//                 outage lies in [outageMin, outage] (a resolution of about one interval, or one
-//                 timeout when attempts time out, at each end).
-//   disruption    last success before the first failure → first success after the LAST failure of
-//                 the window; equals the outage unless the service flapped.
+//   gap           the first failed request in the window (extended back over failures just before it:
+//                 the recorded event time is approximate), through the last failure before the next
+//                 success, all in SENDING order.
+//   outage        from the SENT time of the first failed request of the gap to the ANSWER time of the
+//                 first success after it (the earliest answer among the requests sent after the gap's
+//                 last failure). Each end is the first request that saw the new state, so each is
+//                 late by less than the gap between the two requests around it (one interval): the
+//                 outage is exact to ± that, the `resolution` (the end adds that request's own
+//                 latency, a few ms, logged; a request held in a queue — ARP resolution — and answered
+//                 when the service came back ends the outage when its answer came, as for a user).
+//                 0 when nothing failed. With no success after the gap: until the end of the
+//                 timeline, `unrecovered`.
+//   resolution    the larger of (first failure − last success before it) and (first success after −
+//                 last failure), sent times: the probe interval unless the probe fell behind.
+//   outageMin/Max the bounds the true outage lies in: last failure − first failure (sent times), and
+//                 the end − the last success before (sent): outage ∓ resolution.
+//   disruption    first failure (sent) → first answer after the LAST failure of the window; equals the
+//                 outage unless the service flapped.
 //   flapping      ok↔fail transitions in the window, counted from the state before it: a clean gap
 //                 is 2, a flapping one more.
-//   failedShare   failed / all requests started in the window.
+//   failedShare   failed / all requests sent in the window.
 //   takeover      takeoverAt − event (when the drill saw the backup report MASTER).
-//   persistent    connection instances open at the event (or at the last success before its gap,
-//                 if that is earlier): broken if one of their requests failed in the window; survived if one succeeded after the service was back (after the
-//                 takeover and the outage); unknown otherwise.
+//   connections   see connectionFates below: every kept keep-alive connection gets one fate per event.
 //   ratio         outage / theory.theoryMs; takeoverRatio = takeover / theory.theoryMs.
 import { timelineEndMs, type Sample, type Timeline } from './probe-log.ts';
-import { failbackTheory, failoverTheory, type DrillConfig, type DrillMode, type Theory } from './theory.ts';
+import { failoverTheory } from './modes.ts';
+import { failbackTheory, type DrillConfig, type DrillMode, type Theory } from './theory.ts';
 
 export interface AnalyzeOptions {
   /** when the master was broken, on the probe's clock (ms since probe start) */
@@ -46,15 +54,31 @@ export interface ServerCounts {
   counts: Record<string, number>;
 }
 
-export type ConnectionFate = 'survived' | 'broken' | 'unknown';
+export type ConnectionFate = 'survived' | 'cut' | 'stalled';
+
+export interface ConnectionOutcome {
+  id: number;
+  gen: number;
+  fate: ConnectionFate;
+  /** survived: the longest wait between two answers on it, from its last answer before the event to the first after */
+  stallMs?: number;
+  /** survived: when that first answer after the event arrived */
+  answeredAt?: number;
+  /** cut: when the failed request gave up (error, reset, timeout) */
+  cutAt?: number;
+  reason?: string;
+  /** stalled: its last answer; nothing came after it up to the end of the timeline */
+  lastAnswerAt?: number;
+}
 
 export interface PersistentOutcome {
-  /** connection instances open when the event happened */
+  /** kept connection instances at risk at this event */
   atEvent: number;
   survived: number;
-  broken: number;
-  unknown: number;
-  connections: Array<{ id: number; gen: number; fate: ConnectionFate; brokeAt?: number; reason?: string }>;
+  cut: number;
+  /** neither answered nor failed by the end of the timeline: fate not known */
+  stalled: number;
+  connections: ConnectionOutcome[];
 }
 
 export interface Disruption {
@@ -67,12 +91,15 @@ export interface Disruption {
   /** failed requests by status (timeout-connect, refused, 503, …) */
   failuresByStatus: Record<string, number>;
   outageMs: number;
-  /** the outage is at least this: first → last failed request of the first failure run (down at both) */
+  /** the true outage lies in [outageMinMs, outageMaxMs]: first → last failure, last success before → first after (sent times) */
   outageMinMs: number;
+  outageMaxMs: number;
+  /** ± this: the outage's resolution (the probe interval unless the probe fell behind) */
+  resolutionMs: number;
   unrecovered: boolean;
-  /** when the answer of the last success before the first failure arrived */
+  /** sent time of the last success before the first failure */
   lastOkBefore?: number;
-  /** when the answer of the first success after it arrived */
+  /** answer time of the first success after the gap (the outage's end) */
   firstOkAfter?: number;
   /** start of the first / last failed request in the window */
   firstFailureAt?: number;
@@ -146,40 +173,43 @@ function disruption(timeline: Timeline, spec: WindowSpec, end: number, warnings:
   const firstFail = failed[0];
   const lastFail = failed.at(-1);
 
-  // instants at which answers arrived
-  const answered = (s: Sample) => s.t + s.latencyMs;
-  const lastOkBeforeT = (t: number) => {
+  const lastOkBeforeSample = (t: number) => {
     let found: Sample | undefined;
     for (const s of samples) {
       if (s.t >= t) break;
       if (s.ok) found = s;
     }
-    return found && answered(found);
+    return found;
   };
   const firstOkAfterSample = (t: number) => samples.find((s) => s.t > t && s.ok);
+  // the earliest answer among the successes sent after t (requests overlap: a later one may answer first)
+  const firstAnswerAfter = (t: number) => {
+    let best: number | undefined;
+    for (const s of samples) if (s.t > t && s.ok && (best === undefined || s.t + s.latencyMs < best)) best = s.t + s.latencyMs;
+    return best;
+  };
 
   let outageMs = 0;
   let outageMinMs = 0;
+  let outageMaxMs = 0;
+  let resolutionMs = 0;
   let disruptionMs = 0;
   let unrecovered = false;
   let lastOkBefore: number | undefined;
   let firstOkAfter: number | undefined;
   let firstOkSample: Sample | undefined;
   if (firstFail && lastFail) {
-    lastOkBefore = lastOkBeforeT(firstFail.t);
+    lastOkBefore = lastOkBeforeSample(firstFail.t)?.t;
     firstOkSample = firstOkAfterSample(firstFail.t);
-    firstOkAfter = firstOkSample && answered(firstOkSample);
-    let startOfGap = lastOkBefore;
-    if (startOfGap === undefined) {
-      startOfGap = Math.min(at, firstFail.t);
-      warnings.push(`${label}: no successful request before the first failure; the outage is counted from ${startOfGap.toFixed(1)} ms`);
-    }
+    const lastOfGap = samples.filter((s) => !s.ok && s.t >= firstFail.t && s.t < (firstOkSample?.t ?? Infinity)).at(-1)!;
+    firstOkAfter = firstAnswerAfter(lastOfGap.t);
+    if (lastOkBefore === undefined) warnings.push(`${label}: no successful request before the first failure; the outage is counted from it (${firstFail.t.toFixed(1)} ms)`);
     unrecovered = firstOkAfter === undefined;
-    outageMs = (firstOkAfter ?? end) - startOfGap;
-    const lastOfRun = samples.filter((s) => !s.ok && s.t >= firstFail.t && s.t < (firstOkAfter ?? Infinity)).at(-1)!;
-    outageMinMs = lastOfRun.t - firstFail.t;
-    const afterLast = firstOkAfterSample(lastFail.t);
-    disruptionMs = (afterLast ? answered(afterLast) : end) - startOfGap;
+    outageMs = (firstOkAfter ?? end) - firstFail.t;
+    outageMinMs = lastOfGap.t - firstFail.t;
+    outageMaxMs = (firstOkAfter ?? end) - (lastOkBefore ?? firstFail.t);
+    resolutionMs = Math.max(firstFail.t - (lastOkBefore ?? firstFail.t), (firstOkSample?.t ?? lastOfGap.t) - lastOfGap.t);
+    disruptionMs = (firstAnswerAfter(lastFail.t) ?? end) - firstFail.t;
     if (unrecovered) warnings.push(`${label}: no successful request after ${firstFail.t.toFixed(1)} ms: unrecovered until the end (${end.toFixed(1)} ms)`);
     else if (firstOkAfter! >= windowEnd) warnings.push(`${label}: the service came back only after the window ended (${windowEnd.toFixed(1)} ms)`);
   }
@@ -208,11 +238,6 @@ function disruption(timeline: Timeline, spec: WindowSpec, end: number, warnings:
   const after = samples.filter((s) => s.t >= afterFrom && s.t < windowEnd);
 
   const takeoverMs = spec.takeoverAt === undefined ? undefined : spec.takeoverAt - at;
-  // the service is back for established connections after the takeover and after the outage
-  const backAt = Math.max(at, spec.takeoverAt ?? at, unrecovered ? Infinity : (firstOkAfter ?? at));
-  // connections breaking once the service was last seen up belong to this event too
-  const persistent = persistentOutcome(timeline, Math.min(at, lastOkBefore ?? countFrom, countFrom), windowEnd, backAt);
-
   const theoryMs = spec.theory?.theoryMs;
   const ratioOf = (v: number | undefined) => (v === undefined || !theoryMs ? null : v / theoryMs);
   const result: Disruption = {
@@ -221,11 +246,11 @@ function disruption(timeline: Timeline, spec: WindowSpec, end: number, warnings:
     failedRequests: failed.length,
     failedShare: inWindow.length ? failed.length / inWindow.length : 0,
     failuresByStatus,
-    outageMs, outageMinMs, unrecovered, disruptionMs, flapping, failureRuns,
+    outageMs, outageMinMs, outageMaxMs, resolutionMs, unrecovered, disruptionMs, flapping, failureRuns,
     skippedSlots: inWindow.reduce((n, s) => n + s.skipped, 0),
     serversBefore: serverCounts(before),
     serversAfter: serverCounts(after),
-    persistent,
+    persistent: { atEvent: 0, survived: 0, cut: 0, stalled: 0, connections: [] },
     ratio: ratioOf(outageMs),
     takeoverRatio: ratioOf(takeoverMs),
   };
@@ -244,8 +269,38 @@ function disruption(timeline: Timeline, spec: WindowSpec, end: number, warnings:
   return result;
 }
 
-function persistentOutcome(timeline: Timeline, at: number, windowEnd: number, backAt: number): PersistentOutcome {
-  const connections: PersistentOutcome['connections'] = [];
+/** When the service was back for established connections after an event: the takeover and the outage's end. */
+function backAt(d: Disruption): number {
+  return Math.max(d.at, d.takeoverAt ?? d.at, d.unrecovered ? Infinity : (d.firstOkAfter ?? d.at));
+}
+
+interface FateEvent {
+  /** connections that ended (failed, closed) before this are not at risk */
+  at: number;
+  /** connections opened before this are at risk (failback: the preemption, when it was seen) */
+  openedBefore: number;
+  /** an answer arriving from here on proves the connection survived */
+  backAt: number;
+  /** instances already known dead or undetermined: not at risk again */
+  exclude?: Set<string>;
+}
+
+/**
+ * One fate per kept keep-alive connection instance (id, gen) at risk at an event: opened before
+ * `openedBefore`, not ended before `at`. Whichever comes first decides:
+ *   survived  the SAME connection answered, the answer arriving once the service was back (`backAt`:
+ *             the takeover and the short requests' outage are over). A request sent before and
+ *             answered after — a stall across the failover, TCP retransmitting to the new director —
+ *             counts: it is the same connection carrying on. stallMs = the longest wait between two
+ *             answers on it up to that one.
+ *   cut       one of its requests failed (reset, eof, timeout) ending at or after `at`; cutAt = when.
+ *   stalled   neither by the end of the timeline (say so; the drill keeps the probe running long
+ *             enough after the failback that this is rare).
+ * The window is the whole rest of the timeline, not the time to the next event: a connection that
+ * stalls for 7 s across a failover and then carries on has survived even if the restore came first.
+ */
+export function connectionFates(timeline: Timeline, ev: FateEvent): PersistentOutcome {
+  const connections: ConnectionOutcome[] = [];
   for (const { id, events } of timeline.persistent) {
     const gens = new Map<number, typeof events>();
     for (const e of events) {
@@ -253,26 +308,54 @@ function persistentOutcome(timeline: Timeline, at: number, windowEnd: number, ba
       gens.get(e.gen)!.push(e);
     }
     for (const [gen, evs] of gens) {
+      if (ev.exclude?.has(`${id}/${gen}`)) continue;
       const open = evs.find((e) => e.ev === 'open');
-      if (!open || open.t >= at) continue;
-      // a failed request ends when it gives up, not when it started
-      const endOf = (e: (typeof evs)[number]) => (e.ev === 'fail' ? e.t + (e.latencyMs ?? 0) : e.t);
-      const ended = evs.find((e) => (e.ev === 'fail' || e.ev === 'closed') && endOf(e) < at);
-      if (ended) continue;
-      const broke = evs.find((e) => e.ev === 'fail' && endOf(e) >= at && endOf(e) < windowEnd);
-      if (broke) {
-        const c: PersistentOutcome['connections'][number] = { id, gen, fate: 'broken', brokeAt: endOf(broke) };
-        if (broke.reason) c.reason = broke.reason;
+      if (!open || open.t >= ev.openedBefore) continue;
+      const endOf = (e: (typeof evs)[number]) => e.t + (e.latencyMs ?? 0);
+      if (evs.some((e) => (e.ev === 'fail' || e.ev === 'closed') && endOf(e) < ev.at)) continue;
+      const answers = evs.filter((e) => e.ev === 'ok' || e.ev === 'http').map(endOf).sort((x, y) => x - y);
+      const revived = answers.find((t) => t >= ev.backAt);
+      const cut = evs.find((e) => e.ev === 'fail' && endOf(e) >= ev.at);
+      if (revived !== undefined && (!cut || revived <= endOf(cut))) {
+        const from = [...answers].reverse().find((t) => t < ev.at) ?? open.t + (open.latencyMs ?? 0);
+        let stallMs = 0;
+        let prev = from;
+        for (const t of answers) {
+          if (t <= from) continue;
+          if (t > revived) break;
+          stallMs = Math.max(stallMs, t - prev);
+          prev = t;
+        }
+        connections.push({ id, gen, fate: 'survived', stallMs: Math.round(stallMs * 10) / 10, answeredAt: revived });
+      } else if (cut) {
+        const c: ConnectionOutcome = { id, gen, fate: 'cut', cutAt: endOf(cut) };
+        if (cut.reason) c.reason = cut.reason;
         connections.push(c);
-      } else if (evs.some((e) => e.ev === 'ok' && e.t >= backAt && e.t < windowEnd)) {
-        connections.push({ id, gen, fate: 'survived' });
       } else {
-        connections.push({ id, gen, fate: 'unknown' });
+        const c: ConnectionOutcome = { id, gen, fate: 'stalled' };
+        const last = answers.at(-1);
+        if (last !== undefined) c.lastAnswerAt = last;
+        connections.push(c);
       }
     }
   }
   const count = (fate: ConnectionFate) => connections.filter((c) => c.fate === fate).length;
-  return { atEvent: connections.length, survived: count('survived'), broken: count('broken'), unknown: count('unknown'), connections };
+  return { atEvent: connections.length, survived: count('survived'), cut: count('cut'), stalled: count('stalled'), connections };
+}
+
+/** "2/2 survived", "0/2 survived, 2 cut", "1/2 survived, 1 stalled at the end"; "—" with none at risk. */
+export function fatesText(p: Pick<PersistentOutcome, 'atEvent' | 'survived' | 'cut' | 'stalled'> | undefined): string {
+  if (!p || !p.atEvent) return '—';
+  const extra = [p.cut ? `${p.cut} cut` : '', p.stalled ? `${p.stalled} stalled at the end` : ''].filter(Boolean);
+  return `${p.survived}/${p.atEvent} survived${extra.length ? `, ${extra.join(', ')}` : ''}`;
+}
+
+/** One connection's fate in words: "survived (stall 7.1 s)", "cut 5.1 s (reset)", "stalled since 4.9 s". */
+export function fateText(c: ConnectionOutcome): string {
+  const s = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+  if (c.fate === 'survived') return `survived (stall ${s(c.stallMs ?? 0)})`;
+  if (c.fate === 'cut') return `cut at ${s(c.cutAt ?? 0)}${c.reason ? ` (${c.reason})` : ''}`;
+  return `stalled at the end${c.lastAnswerAt === undefined ? '' : ` (last answer ${s(c.lastAnswerAt)})`}`;
 }
 
 /** Metrics of one run. Pure; throws ConfigError for an impossible VRRP config. */
@@ -315,6 +398,15 @@ export function analyze(timeline: Timeline, options: AnalyzeOptions): DrillMetri
     }, end, warnings, 'failback');
     back.windowEnd = end;
     metrics.failback = back;
+  }
+  // connections breaking once the service was last seen up belong to the event too (its time is approximate)
+  const riskFrom = (d: Disruption) => Math.min(d.at, d.lastOkBefore ?? d.at);
+  metrics.persistent = connectionFates(timeline, { at: riskFrom(failover), openedBefore: killAt, backAt: backAt(failover) });
+  if (metrics.failback) {
+    const dead = new Set(metrics.persistent.connections.filter((c) => c.fate !== 'survived').map((c) => `${c.id}/${c.gen}`));
+    metrics.failback.persistent = connectionFates(timeline, {
+      at: riskFrom(metrics.failback), openedBefore: Math.max(restoreAt!, failbackAt ?? restoreAt!), backAt: backAt(metrics.failback), exclude: dead,
+    });
   }
   if (options.splitBrain) {
     const from = options.splitBrain.from ?? takeoverAt ?? killAt;

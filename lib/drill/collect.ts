@@ -83,7 +83,7 @@ export async function collect(run: RunScope, start: Started, happened: Happened,
         if (fetched.clocksAfter[n]) entry.after = fetched.clocksAfter[n];
         return [n, entry];
       })),
-      holds: history.holds, splitBrains: history.splitBrains, spuriousTakeovers: history.spurious.length, notes: run.notes, timeline, metrics,
+      holds: history.holds, splitBrains: history.splitBrains, spuriousTakeovers: history.spurious.length, notes: run.notes, timeline, probeLog: fetched.probeText, metrics,
     };
     if (history.takeoverAt !== undefined) record.takeoverAt = history.takeoverAt;
     if (at.restoreAt !== undefined) record.restoreAt = at.restoreAt;

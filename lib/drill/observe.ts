@@ -202,11 +202,16 @@ export function firstChange(logs: WatchLog[], vip: string, held: boolean, after:
 
 // ------------------------------------------------------------------ state read over SSH
 
-/** VIP → the hosts whose `ip -o -4 addr show` lists it (any interface, any prefix). */
+/**
+ * VIP → the hosts whose `ip -o -4 addr show` lists it (any interface but `lo`, any prefix): a
+ * co-located director carries every VIP on lo as a real server; holding it means the LAN side.
+ */
 export function vipHolders(addrByHost: Record<string, string>, vips: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = Object.fromEntries(vips.map((v) => [v, []]));
   for (const [host, text] of Object.entries(addrByHost)) {
-    const cidrs = Object.values(parseIpAddr(text)).flat();
+    const cidrs = Object.entries(parseIpAddr(text))
+      .filter(([dev]) => dev !== 'lo')
+      .flatMap(([, c]) => c);
     for (const vip of vips) if (cidrs.some((c) => c.split('/')[0] === vip)) out[vip]!.push(host);
   }
   return out;
@@ -217,6 +222,10 @@ export interface DeployedInstance {
   interface?: string;
   priority?: number;
   advertInt?: number;
+  /** preempt_delay, seconds */
+  preemptDelay?: number;
+  nopreempt?: boolean;
+  downTimerAdverts?: number;
   /** virtual_ipaddress entries, without prefix */
   vips: string[];
 }
@@ -249,6 +258,9 @@ export function parseKeepalivedConf(text: string): DeployedKeepalived {
       if (words[0] === 'interface') inst.interface = words[1];
       if (words[0] === 'priority') inst.priority = Number(words[1]);
       if (words[0] === 'advert_int') inst.advertInt = Number(words[1]);
+      if (words[0] === 'preempt_delay') inst.preemptDelay = Number(words[1]);
+      if (words[0] === 'nopreempt') inst.nopreempt = true;
+      if (words[0] === 'down_timer_adverts') inst.downTimerAdverts = Number(words[1]);
       if (words[0] === 'virtual_ipaddress') inVips = true;
     } else if (inst && inVips && depth === instDepth + 1 && words[0] !== '}') {
       const ip = words[0]!.split('/')[0]!;

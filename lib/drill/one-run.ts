@@ -5,7 +5,8 @@ import { sh } from '../shell.ts';
 import type { Conn } from '../types.ts';
 import { localNowMs, measureClocks, measureRunClocks } from './clocks.ts';
 import { collect } from './collect.ts';
-import { KILL_DELAY_MS, MODES, remoteWait, type KillTarget } from './kill.ts';
+import { remoteWait, type KillTarget } from './kill.ts';
+import { failoverTheory, MODES } from './modes.ts';
 import type { Links } from './links.ts';
 import { CLOCKS_NOW, parseEpochNs, parseServiceStart, vipHolders } from './observe.ts';
 import type { DrillOptions } from './options.ts';
@@ -15,8 +16,11 @@ import { startHeartbeat, startProbe, startWatcher, stopProbe, stopWatcher, uploa
 import type { Happened, Restarted, RunScope, Started } from './run-state.ts';
 import { sleep } from './sleep.ts';
 import { readState, type HostState } from './state.ts';
-import { failbackTheory, failoverTheory, type DrillConfig } from './theory.ts';
+import { failbackTheory, type DrillConfig } from './theory.ts';
 import { DrillError, type DrillContext, type Emit, type RunLabel, type RunRecord } from './types.ts';
+
+/** How long the probe keeps running after the failback: kept connections stalled across it show their fate. */
+export const FATE_WINDOW_MS = 8000;
 
 export async function oneRun(ctx: DrillContext, links: Links, cluster: Cluster, opts: DrillOptions, label: RunLabel, emit: Emit): Promise<RunRecord> {
   const run: RunScope = {
@@ -81,8 +85,11 @@ function planRun(run: RunScope, master: string): Pick<Started, 'backup' | 'confi
   const d = directors[master]!;
   const config: DrillConfig = {
     mode: label.mode, advertInt: d.advertInt, vrrpVersion: d.vrrpVersion,
-    backupPriority: directors[backup]!.priority, masterPriority: d.priority, preemptDelayS: run.cluster.model.vrrp.preemptDelay,
+    backupPriority: directors[backup]!.priority, masterPriority: d.priority,
   };
+  // every timing input from the deployed keepalived.conf (preflight read it), not from the inventory
+  if (d.preemptDelayS !== undefined) config.preemptDelayS = d.preemptDelayS;
+  if (d.downTimerAdverts !== undefined) config.downTimerAdverts = d.downTimerAdverts;
   const failover = failoverTheory(config);
   const back = failbackTheory(config);
   // bounds, generous under emulation: each wait ends the moment its condition holds
@@ -140,7 +147,7 @@ async function killMaster(run: RunScope, start: Started, happened: Happened, tar
     happened.killed = true;
     if (cmd) {
       const r = await start.conns[master]!.exec(cmd, { timeoutMs: 20_000 });
-      happened.killRemote = parseEpochNs(r.stdout, `${master}: kill`) + (KILL_DELAY_MS[label.mode] ?? 0);
+      happened.killRemote = parseEpochNs(r.stdout, `${master}: kill`) + (spec.killDelayMs ?? 0);
     } else {
       happened.killLocal = localNowMs();
       await ctx.lab!.kill(master);
@@ -219,8 +226,8 @@ async function failback(run: RunScope, start: Started, happened: Happened, maste
     return;
   }
   await phase(emit, label, 'failback', `${master} takes ${vip} back (preemption)`, async () => {
-    if (!cluster.model.vrrp.preempt) {
-      notes.push('lvs_preempt is false: the VIP stays on the backup, no failback');
+    if (!cluster.directors[master]!.preempt) {
+      notes.push(`${master}'s keepalived.conf says nopreempt: the VIP stays on the backup, no failback`);
       return { value: undefined, detail: 'nopreempt: no failback expected' };
     }
     const [mine, theirs] = await Promise.all([
@@ -228,7 +235,9 @@ async function failback(run: RunScope, start: Started, happened: Happened, maste
       waitHeld(start.conns[backup]!, vip, false, start.failbackBoundMs, signal),
     ]);
     happened.failbackSeen = mine.met && theirs.met;
-    await sleep(1500, signal);
+    // the window in which kept connections show their fate (analyze.ts: connectionFates): one stalled
+    // across the failback is retransmitted with TCP's backoff (0.2, 0.4, 0.8, 1.6, 3.2 s …)
+    await sleep(FATE_WINDOW_MS, signal);
     return { value: undefined, detail: happened.failbackSeen ? `${master} holds ${vip}, ${backup} released it` : `failback NOT seen within ${fmtS(start.failbackBoundMs)}` };
   });
 }

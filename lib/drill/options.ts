@@ -1,7 +1,7 @@
 // The drill's command line: the flags every playbook shares plus the drill's own, checked before
 // any host is touched.
 import { COMMON_HELP, parseCommonArgs, UsageError, type CommonArgs } from '../cli.ts';
-import { DRILL_MODES, type DrillMode } from './theory.ts';
+import { DRILL_MODES, modeHelp, modeList, type DrillMode } from './modes.ts';
 
 export interface DrillOptions {
   /** in the order given, each run `runs` times */
@@ -36,11 +36,8 @@ export const DRILL_FLAGS = {
 } as const;
 
 export const DRILL_HELP = `Drill options:
-      --mode MODES            stop | kill | link | poweroff (comma list or repeated; default stop)
-                                stop      systemctl stop keepalived on the MASTER (graceful)
-                                kill      SIGKILL to every keepalived process (VIP stays: split brain)
-                                link      the MASTER's LAN interface down
-                                poweroff  power cut (lab: the VM is killed; elsewhere sysrq, needs --no-restore)
+      --mode MODES            ${DRILL_MODES.join(' | ')} (comma list or repeated; default stop)
+${modeHelp(' '.repeat(32))}
       --runs N                cycles per mode (default 1); the table gives min / median / max
       --budget MS             exit 1 when a mode's median outage is over MS
       --interval-ms MS        probe request interval (default 20)
@@ -56,7 +53,7 @@ Exit codes: 0 drill done and cluster restored, 1 bad command line / inventory, o
             4 a host was unreachable.`;
 
 export const drillUsage = (description: string, script = 'playbooks/drill.ts') =>
-  `${description}\n\nUsage: npx tsx ${script} -i INVENTORY [--mode stop,kill,link,poweroff] [--runs N] [options]\n\n${DRILL_HELP}\n\n${COMMON_HELP}`;
+  `${description}\n\nUsage: npx tsx ${script} -i INVENTORY [--mode ${DRILL_MODES.join(',')}] [--runs N] [options]\n\n${DRILL_HELP}\n\n${COMMON_HELP}`;
 
 function int(name: string, text: string | undefined, dflt: number, min: number, max: number): number {
   if (text === undefined) return dflt;
@@ -80,10 +77,10 @@ export function parseDrillArgs(argv: string[]): { args: CommonArgs; drill: Drill
     if (set) throw new UsageError(`${flag} does not apply to the drill (it changes the cluster on purpose, then restores it)`);
   }
   const modeWords = ((values.mode as string[] | undefined) ?? ['stop']).flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean);
-  if (!modeWords.length) throw new UsageError('--mode needs at least one of stop, kill, link, poweroff');
+  if (!modeWords.length) throw new UsageError(`--mode needs at least one of ${DRILL_MODES.join(', ')}`);
   const modes: DrillMode[] = [];
   for (const m of modeWords) {
-    if (!DRILL_MODES.includes(m as DrillMode)) throw new UsageError(`--mode: unknown mode "${m}"; expected stop, kill, link or poweroff`);
+    if (!DRILL_MODES.includes(m as DrillMode)) throw new UsageError(`--mode: unknown mode "${m}"; expected ${modeList()}`);
     if (!modes.includes(m as DrillMode)) modes.push(m as DrillMode);
   }
   const runs = int('runs', values.runs as string | undefined, 1, 1, 100);

@@ -20,6 +20,10 @@ export interface Director {
   priority: number;
   advertInt: number;
   vrrpVersion: 2 | 3;
+  /** preempt_delay (s), nopreempt and down_timer_adverts as deployed (absent: keepalived's defaults) */
+  preemptDelayS?: number;
+  preempt: boolean;
+  downTimerAdverts?: number;
 }
 
 export interface Cluster {
@@ -132,7 +136,9 @@ async function readDirectors(
     }
     const facts = { ...emptyFacts(name), interfaces: interfaceFacts(addr!.stdout, link!.stdout, '') };
     const lanInterface = inst.interface ?? hostLanInterface(model, name, facts);
-    directors[name] = { name, lanInterface, priority: inst.priority, advertInt: inst.advertInt, vrrpVersion: deployed.vrrpVersion ?? 2 };
+    directors[name] = { name, lanInterface, priority: inst.priority, advertInt: inst.advertInt, vrrpVersion: deployed.vrrpVersion ?? 2, preempt: !inst.nopreempt };
+    if (inst.preemptDelay !== undefined) directors[name]!.preemptDelayS = inst.preemptDelay;
+    if (inst.downTimerAdverts !== undefined) directors[name]!.downTimerAdverts = inst.downTimerAdverts;
     if (inst.advertInt !== model.vrrp.advertInt || (deployed.vrrpVersion ?? 2) !== model.vrrp.version) {
       notes.push(`${name} runs VRRPv${deployed.vrrpVersion ?? 2} advert_int ${inst.advertInt}, the inventory says VRRPv${model.vrrp.version} advert_int ${model.vrrp.advertInt} (pass the same -e as the converge); the theory uses what runs`);
     }

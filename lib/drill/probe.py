@@ -9,10 +9,12 @@
 #                    [--interval-ms 20] [--timeout-ms 300]
 #                    [--persistent 2] [--persistent-interval-ms 200] [--persistent-timeout-ms 10000]
 #
-# Short requests: every interval a NEW TCP connection, `GET PATH HTTP/1.0`, answer read until the
-# server closes, connect+read bounded by --timeout-ms. Requests never overlap: one slower than the
-# interval delays the next, which then starts at once; later requests go back to the fixed grid
-# (start + slot * interval) and the slots that were passed over are counted (`skipped=`).
+# Short requests: at every tick of the fixed grid (start + slot * interval) a NEW TCP connection is
+# opened, `GET PATH HTTP/1.0` sent and the answer read until the server closes, bounded by
+# --timeout-ms. Requests go out on schedule whatever the earlier ones are doing: several are in
+# flight at once (non-blocking sockets driven by one poll loop), each with its own timeout. So the
+# instant a failure starts or ends is known to one interval, not one timeout. Only when the loop
+# itself falls behind (a starved CPU) are slots passed over; they are counted (`skipped=`).
 #
 # Persistent connections: --persistent threads each keep ONE HTTP/1.1 keep-alive connection and
 # send a request on it every --persistent-interval-ms; a request may take up to
@@ -25,11 +27,13 @@
 #
 # Output: one line per record on stdout, written unbuffered, fields `key=value` separated by one
 # space, values never contain spaces. All t_ns are CLOCK_MONOTONIC nanoseconds of the client.
-#   probe v=1 host=H port=P path=/ interval_ms=20 timeout_ms=300 duration_s=D persistent=K pinterval_ms=200 ptimeout_ms=10000 pid=N
+#   probe v=2 host=H port=P path=/ interval_ms=20 timeout_ms=300 duration_s=D persistent=K pinterval_ms=200 ptimeout_ms=10000 pid=N
 #   clock mono_ns=M epoch_ns=E err_ns=U          (CLOCK_MONOTONIC M and CLOCK_REALTIME E read together,
 #                                                 within ±U; again just before `end`)
 #   req seq=I slot=S skipped=K t_ns=T lat_us=L res=R code=C server=NAME
-#        T: when the attempt started (before connect); L: until the answer was complete or failed.
+#        T: when the request was sent (the connect call); L: until the answer was complete or failed,
+#        so T + L is the answer time. Lines come in the order requests END (sort by T to read them
+#        in the order they were sent; seq is the sending order).
 #        R: ok (2xx/3xx) | http (other status, see code) | timeout-connect | timeout-read |
 #           refused | reset | unreach | eof (closed before a status line) | bad (unparseable) |
 #           error-ERRNONAME.  C: HTTP status or -.  NAME: served-by value or -.
@@ -231,34 +235,64 @@ def result_of(code):
     return 'ok' if 200 <= code < 400 else 'http'
 
 
-def one_request(addr, request, timeout_ns):
-    """New connection, HTTP/1.0 request, read to EOF. Returns (res, code, server)."""
-    deadline = mono_ns() + timeout_ns
-    try:
-        sock = connect(addr, deadline)
-    except Fail as f:
-        return f.res, '-', '-'
-    clean = False
-    try:
-        send_all(sock, request, deadline)
-        data = b''
-        while True:
-            chunk = recv_some(sock, deadline)
-            if not chunk:
-                break
-            data += chunk
-        clean = True
-        if not data:
-            return 'eof', '-', '-'
-        code = status_of(data)
-        return result_of(code), str(code), served_by(data)
-    except Fail as f:
-        return f.res, '-', '-'
-    finally:
+class ShortRequest:
+    """One short request driven by the poll loop: connect, send, read to EOF, each step non-blocking."""
+
+    def __init__(self, seq, slot, skipped, addr, request, timeout_ns):
+        self.seq, self.slot, self.skipped = seq, slot, skipped
+        self.request = request
+        self.data = b''
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.t0 = mono_ns()
+        self.deadline = self.t0 + timeout_ns
+        self.phase = 'connect'
+        self.result = None  # (res, code, server) once done
+        err = self.sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS):
+            self.finish(errno_res(err), clean=False)
+
+    def events(self):
+        return select.POLLOUT if self.phase == 'connect' or self.request else select.POLLIN
+
+    def on_ready(self):
+        try:
+            if self.phase == 'connect':
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    return self.finish(errno_res(err), clean=False)
+                self.phase = 'read'
+            if self.request:
+                n = self.sock.send(self.request)
+                self.request = self.request[n:]
+                return None
+            chunk = self.sock.recv(65536)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            return self.finish(errno_res(e.errno), clean=False)
+        if chunk:
+            self.data += chunk
+            return None
+        if not self.data:
+            return self.finish('eof', clean=True)
+        try:
+            code = status_of(self.data)
+        except Fail as f:
+            return self.finish(f.res, clean=True)
+        self.finish(result_of(code), str(code), served_by(self.data), clean=True)
+
+    def on_timeout(self):
+        self.finish('timeout-' + self.phase, clean=False)
+
+    def finish(self, res, code='-', server='-', clean=True):
+        self.result = (res, code, server)
+        self.t1 = mono_ns()
         if clean:
-            sock.close()
+            self.sock.close()
         else:
-            abort(sock)
+            abort(self.sock)
 
 
 class KeepAlive:
@@ -396,7 +430,7 @@ def main():
     signal.signal(signal.SIGALRM, lambda s, f: finish('alarm'))
     signal.alarm(int(opts['duration'] + opts['timeout_ms'] / 1000.0) + 5)
 
-    emit('probe', [('v', 1), ('host', opts['host']), ('port', opts['port']), ('path', opts['path']),
+    emit('probe', [('v', 2), ('host', opts['host']), ('port', opts['port']), ('path', opts['path']),
                    ('interval_ms', opts['interval_ms']), ('timeout_ms', opts['timeout_ms']),
                    ('duration_s', opts['duration']), ('persistent', opts['persistent']),
                    ('pinterval_ms', opts['pinterval_ms']), ('ptimeout_ms', opts['ptimeout_ms']),
@@ -413,29 +447,55 @@ def main():
     for ident in range(opts['persistent']):
         threading.Thread(target=persistent_worker, args=(ident, ip, opts, stop), daemon=True).start()
 
-    slot = 0
-    skipped = 0
-    seq = 0
-    while True:
-        due = start + slot * interval_ns
-        if due >= end:
-            break
-        now = mono_ns()
-        if due > now:
-            time.sleep((due - now) / 1e9)
-        t0 = mono_ns()
-        res, code, server = one_request(ip, request, timeout_ns)
-        t1 = mono_ns()
-        emit('req', [('seq', seq), ('slot', slot), ('skipped', skipped), ('t_ns', t0),
-                     ('lat_us', (t1 - t0) // 1000), ('res', res), ('code', code), ('server', server)])
+    pending = {}  # fd -> ShortRequest
+    poller = select.poll()
+
+    def done(r):
+        emit('req', [('seq', r.seq), ('slot', r.slot), ('skipped', r.skipped), ('t_ns', r.t0),
+                     ('lat_us', (r.t1 - r.t0) // 1000), ('res', r.result[0]), ('code', r.result[1]),
+                     ('server', r.result[2])])
         stats['reqs'] += 1
-        stats['ok'] += res == 'ok'
-        stats['skipped'] += skipped
-        seq += 1
-        # Late: start the next request at once, in the slot we are in; the grid itself stays.
-        current = (t1 - start) // interval_ns
-        skipped = max(0, current - slot - 1)
-        slot = max(slot + 1, current)
+        stats['ok'] += r.result[0] == 'ok'
+
+    slot = 0
+    seq = 0
+    last_slot = (end - start - 1) // interval_ns
+    while True:
+        now = mono_ns()
+        due = start + slot * interval_ns
+        if due <= now and due < end:
+            # on schedule; if the loop woke more than one slot late, the passed-over slots are counted
+            current = min((now - start) // interval_ns, last_slot)
+            skipped = max(0, current - slot)
+            stats['skipped'] += skipped
+            r = ShortRequest(seq, current, skipped, ip, request, timeout_ns)
+            seq += 1
+            slot = current + 1
+            if r.result:
+                done(r)
+            else:
+                pending[r.sock.fileno()] = r
+                poller.register(r.sock, r.events())
+            continue
+        if not pending and due >= end:
+            break
+        wake = min([r.deadline for r in pending.values()] + ([due] if due < end else []))
+        for fd, _ in poller.poll(max(0, (wake - now + 999999) // 1000000)):
+            r = pending[fd]
+            r.on_ready()
+            if r.result:
+                poller.unregister(fd)
+                del pending[fd]
+                done(r)
+            else:
+                poller.modify(fd, r.events())
+        now = mono_ns()
+        for fd, r in list(pending.items()):
+            if r.deadline <= now:
+                poller.unregister(fd)
+                del pending[fd]
+                r.on_timeout()
+                done(r)
     stop.set()
     finish('duration')
 

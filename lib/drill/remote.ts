@@ -72,8 +72,9 @@ head -n 1 ${PROBE_LOG}`;
 
 export async function stopProbe(conn: Conn, pid: number): Promise<string> {
   const r = await conn.exec(
-    sh`kill -TERM ${pid} 2>/dev/null; ${remoteWait(sh`grep -q '^end ' ${PROBE_LOG}`, 10, 0.1)}; cat ${PROBE_LOG}`,
-    { nothrow: true, timeoutMs: 60_000 },
+    // tail, not grep over the whole log: on a busy emulated client each pass over a MB-sized log is slow
+    sh`kill -TERM ${pid} 2>/dev/null; ${remoteWait(sh`tail -n 2 ${PROBE_LOG} | grep -q '^end '`, 15, 0.2)}; cat ${PROBE_LOG}`,
+    { nothrow: true, timeoutMs: 120_000 },
   );
   if (!r.stdout.trim()) throw new DrillError(`${conn.host.name}: the probe log ${PROBE_LOG} is empty or gone`);
   return r.stdout;

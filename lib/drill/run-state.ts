@@ -2,7 +2,7 @@
 // reads it.
 import type { Conn } from '../types.ts';
 import type { ClockOffset } from './clocks.ts';
-import type { ModeSpec } from './kill.ts';
+import type { ModeSpec } from './modes.ts';
 import type { Links } from './links.ts';
 import type { DrillOptions } from './options.ts';
 import type { Cluster } from './preflight.ts';

@@ -3,7 +3,7 @@
 // analyze (lib/drill/one-run.ts). Emits DrillEvents and never prints; lib/drill/ui.ts shows them,
 // lib/drill/report.ts writes files.
 import { ConfigError } from '../types.ts';
-import { modeProblem } from './kill.ts';
+import { modeProblem } from './modes.ts';
 import { Links } from './links.ts';
 import { oneRun } from './one-run.ts';
 import type { DrillOptions } from './options.ts';

@@ -1,5 +1,6 @@
 // The end table of a drill: one row per (mode, profile) with min / median / max over the runs.
-import type { DrillMetrics } from './analyze.ts';
+import { fatesText, type DrillMetrics, type PersistentOutcome } from './analyze.ts';
+import { modeRank } from './modes.ts';
 
 export interface TableRun {
   metrics: DrillMetrics;
@@ -28,10 +29,21 @@ export interface TableRow {
   theoryMs?: number;
   ratio?: Stats;
   splitBrainMs?: Stats;
-  persistentSurvived: number;
-  persistentAtEvent: number;
+  /** the outages' resolution: the largest over the runs (± this, ms; the probe interval) */
+  resolutionMs?: number;
+  /** kept keep-alive connections, summed over the runs, at the failover and at the failback */
+  conns: ConnCounts;
+  failbackConns: ConnCounts;
   failbackOutageMs?: Stats;
 }
+
+export type ConnCounts = Pick<PersistentOutcome, 'atEvent' | 'survived' | 'cut' | 'stalled'>;
+
+const sumConns = (outcomes: Array<PersistentOutcome | undefined>): ConnCounts => {
+  const c = { atEvent: 0, survived: 0, cut: 0, stalled: 0 };
+  for (const o of outcomes) for (const k of Object.keys(c) as Array<keyof ConnCounts>) c[k] += o?.[k] ?? 0;
+  return c;
+};
 
 /** min / median (mean of the middle two for an even count) / max; undefined for no values. */
 export function stats(values: number[]): Stats | undefined {
@@ -58,8 +70,8 @@ export function summarize(runs: TableRun[]): TableRow[] {
     const row: TableRow = {
       mode, profile, runs: group.length, invalid: group.length - ok.length,
       unrecovered: ok.filter((m) => m.unrecovered).length,
-      persistentSurvived: ok.reduce((n, m) => n + m.persistent.survived, 0),
-      persistentAtEvent: ok.reduce((n, m) => n + m.persistent.atEvent, 0),
+      conns: sumConns(ok.map((m) => m.persistent)),
+      failbackConns: sumConns(ok.map((m) => m.failback?.persistent)),
     };
     const set = <K extends keyof TableRow>(k: K, v: TableRow[K] | undefined) => {
       if (v !== undefined) row[k] = v;
@@ -71,19 +83,20 @@ export function summarize(runs: TableRun[]): TableRow[] {
     set('ratio', pick((m) => m.ratio));
     set('splitBrainMs', pick((m) => m.splitBrain?.durationMs));
     set('failbackOutageMs', pick((m) => m.failback?.outageMs));
+    const res = ok.flatMap((m) => [m, m.failback]).filter((d) => d && d.outageMs > 0).map((d) => d!.resolutionMs);
+    if (res.length) row.resolutionMs = Math.max(...res);
     rows.push(row);
   }
-  const order = ['stop', 'kill', 'link', 'poweroff'];
-  const rank = (m: string) => (order.includes(m) ? order.indexOf(m) : order.length);
-  return rows.sort((a, b) => a.profile.localeCompare(b.profile) || rank(a.mode) - rank(b.mode) || a.mode.localeCompare(b.mode));
+  const byRank = (a: string, b: string) => (modeRank(a) === modeRank(b) ? 0 : modeRank(a) < modeRank(b) ? -1 : 1);
+  return rows.sort((a, b) => a.profile.localeCompare(b.profile) || byRank(a.mode, b.mode) || a.mode.localeCompare(b.mode));
 }
 
 const ms = (v: number) => (v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
 const triple = (s: Stats | undefined, f: (v: number) => string = ms) => (s ? `${f(s.min)} / ${f(s.median)} / ${f(s.max)}` : '—');
 
 const HEADERS = [
-  'mode', 'profile', 'runs', 'outage ms min/med/max', 'failed req min/med/max', 'takeover ms min/med/max',
-  'theory ms', 'ratio min/med/max', 'split brain ms min/med/max', 'conns survived', 'failback outage ms min/med/max',
+  'mode', 'profile', 'runs', 'outage ms min/med/max', '± ms', 'failed req min/med/max', 'takeover ms min/med/max',
+  'theory ms', 'ratio min/med/max', 'split brain ms min/med/max', 'conns at failover', 'failback outage ms min/med/max', 'conns at failback',
 ];
 
 function cells(row: TableRow): string[] {
@@ -91,13 +104,15 @@ function cells(row: TableRow): string[] {
   return [
     row.mode, row.profile, runs,
     triple(row.outageMs),
+    row.resolutionMs === undefined ? '—' : ms(row.resolutionMs),
     triple(row.failedRequests, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1))),
     triple(row.takeoverMs),
     row.theoryMs === undefined ? '—' : ms(row.theoryMs),
     triple(row.ratio, (v) => v.toFixed(2)),
     triple(row.splitBrainMs),
-    row.persistentAtEvent ? `${row.persistentSurvived}/${row.persistentAtEvent}` : '—',
+    fatesText(row.conns),
     triple(row.failbackOutageMs),
+    fatesText(row.failbackConns),
   ];
 }
 

@@ -29,9 +29,11 @@
 // time keepalived needs to add the VIP, the probe's own resolution (one interval at each end), and
 // for `stop` the time systemd takes to deliver the stop.
 import { ConfigError } from '../types.ts';
+import type { DrillMode } from './modes.ts';
 
-export type DrillMode = 'stop' | 'kill' | 'link' | 'poweroff';
-export const DRILL_MODES: readonly DrillMode[] = ['stop', 'kill', 'link', 'poweroff'];
+// The modes themselves (how each breaks the master, and which of the builders below is its theory)
+// are one table: lib/drill/modes.ts.
+export type { DrillMode } from './modes.ts';
 
 export interface VrrpTimers {
   /** keepalived's advert_int, in seconds (0.1 … 255; whole seconds for VRRPv2) */
@@ -111,36 +113,44 @@ export function masterDownIntervalMs(advertInt: number, priority: number, vrrpVe
 
 const r = (ms: number) => Math.round(ms * 10) / 10;
 
-/** VRRP's prediction for a failover triggered by `config.mode`. */
-export function failoverTheory(config: DrillConfig): Theory {
+interface HardParts {
+  skewMs: number;
+  masterDownMs: number;
+  takeoverMinMs: number;
+  skewFormula: string;
+  hard: string;
+}
+
+function parts(config: DrillConfig): HardParts {
   check(config);
-  const { advertInt, vrrpVersion, backupPriority, mode } = config;
+  const { advertInt, vrrpVersion, backupPriority } = config;
   const n = config.downTimerAdverts ?? 3;
   const skewMs = skewTimeMs(advertInt, backupPriority, vrrpVersion);
   const masterDownMs = masterDownIntervalMs(advertInt, backupPriority, vrrpVersion, n);
   const skewFormula = vrrpVersion === 3 ? `(256−${backupPriority})·${advertInt}s/256` : `(256−${backupPriority})/256 s`;
-  if (mode === 'stop') {
-    return {
-      mode, trigger: 'graceful', skewMs, masterDownMs,
-      takeoverMinMs: skewMs, takeoverMaxMs: skewMs, outageMinMs: skewMs, outageMaxMs: skewMs, theoryMs: skewMs,
-      formula: `priority-0 advert → skew = ${skewFormula} = ${r(skewMs)} ms (VRRPv${vrrpVersion})`,
-    };
-  }
   const takeoverMinMs = masterDownMs - toMs(advertInt);
   const hard = `${n}·${advertInt}s + skew ${skewFormula} = ${r(masterDownMs)} ms (VRRPv${vrrpVersion}); ` +
     `takeover ${r(takeoverMinMs)} … ${r(masterDownMs)} ms after the failure`;
-  if (mode === 'kill') {
-    return {
-      mode, trigger: 'hard', skewMs, masterDownMs,
-      takeoverMinMs, takeoverMaxMs: masterDownMs, outageMinMs: 0, outageMaxMs: 0, theoryMs: masterDownMs,
-      formula: `adverts stop, VIP stays on the old master (expected outage 0, then split brain): ${hard}`,
-    };
-  }
+  return { skewMs, masterDownMs, takeoverMinMs, skewFormula, hard };
+}
+
+/** The master leaves gracefully (priority-0 advert): takeover and outage ≈ Skew_Time. */
+export function gracefulTheory(config: DrillConfig): Theory {
+  const { skewMs, masterDownMs, skewFormula } = parts(config);
   return {
-    mode, trigger: 'hard', skewMs, masterDownMs,
-    takeoverMinMs, takeoverMaxMs: masterDownMs, outageMinMs: takeoverMinMs, outageMaxMs: masterDownMs, theoryMs: masterDownMs,
-    formula: `master_down_interval = ${hard}`,
+    mode: config.mode, trigger: 'graceful', skewMs, masterDownMs,
+    takeoverMinMs: skewMs, takeoverMaxMs: skewMs, outageMinMs: skewMs, outageMaxMs: skewMs, theoryMs: skewMs,
+    formula: `priority-0 advert → skew = ${skewFormula} = ${r(skewMs)} ms (VRRPv${config.vrrpVersion})`,
   };
+}
+
+/** The adverts just stop: takeover in [MDI − advert_int, MDI]; the VIP is dark over it, unless it stays on the old master. */
+export function hardTheory(config: DrillConfig, how: { vipStays: boolean }): Theory {
+  const { skewMs, masterDownMs, takeoverMinMs, hard } = parts(config);
+  const base = { mode: config.mode, trigger: 'hard' as const, skewMs, masterDownMs, takeoverMinMs, takeoverMaxMs: masterDownMs, theoryMs: masterDownMs };
+  return how.vipStays
+    ? { ...base, outageMinMs: 0, outageMaxMs: 0, formula: `adverts stop, VIP stays on the old master (expected outage 0, then split brain): ${hard}` }
+    : { ...base, outageMinMs: takeoverMinMs, outageMaxMs: masterDownMs, formula: `master_down_interval = ${hard}` };
 }
 
 /**

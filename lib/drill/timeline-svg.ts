@@ -2,7 +2,7 @@
 // started), one row per real server (each request a mark in its server's colour), a red row for
 // failed requests, one row per long-lived connection, and vertical lines at the kill, the takeover,
 // the restore and the failback; the outage and any split brain are shaded bands.
-import type { DrillMetrics } from './analyze.ts';
+import { fatesText, fateText, type DrillMetrics } from './analyze.ts';
 import { timelineEndMs, type Timeline } from './probe-log.ts';
 
 export interface TimelineRun {
@@ -45,14 +45,18 @@ export function tickStep(span: number, target = 10): number {
 }
 
 /** One-line summary used as a title: mode, outage, theory. */
+const resolution = (d: { outageMs: number; resolutionMs: number }) => (d.outageMs > 0 ? ` ±${msText(d.resolutionMs)}` : '');
+
 export function summaryOf(m: DrillMetrics): string {
   const parts = [`mode ${m.mode}`];
   if (!m.valid) parts.push('no data');
-  else parts.push(`outage ${msText(m.outageMs)}${m.unrecovered ? ' (unrecovered)' : ''}`);
+  else parts.push(`outage ${msText(m.outageMs)}${resolution(m)}${m.unrecovered ? ' (unrecovered)' : ''}`);
   if (m.theoryMs !== undefined) parts.push(`theory ${msText(m.theoryMs)}${m.ratio !== null ? ` (×${fmt(m.ratio, 2)})` : ''}`);
   if (m.takeoverMs !== undefined) parts.push(`takeover ${msText(m.takeoverMs)}`);
   if (m.splitBrain) parts.push(`split brain ${msText(m.splitBrain.durationMs)}${m.splitBrain.ongoing ? '+' : ''}`);
-  if (m.failback) parts.push(`failback outage ${msText(m.failback.outageMs)}`);
+  if (m.persistent.atEvent) parts.push(`conns failover ${fatesText(m.persistent)}`);
+  if (m.failback) parts.push(`failback outage ${msText(m.failback.outageMs)}${resolution(m.failback)}`);
+  if (m.failback?.persistent.atEvent) parts.push(`conns failback ${fatesText(m.failback.persistent)}`);
   return parts.join(' · ');
 }
 
@@ -128,8 +132,7 @@ export function renderTimelineSvg(runs: TimelineRun | TimelineRun[], options: Sv
     }
     for (const d of [m, m.failback]) {
       if (!d || d.outageMs <= 0 || d.firstFailureAt === undefined) continue;
-      const from = d.lastOkBefore ?? d.at;
-      band(from, from + d.outageMs, FAIL, 0.12, `outage ${msText(d.outageMs)}`, plotTop - 3);
+      band(d.firstFailureAt, d.firstFailureAt + d.outageMs, FAIL, 0.12, `outage ${msText(d.outageMs)}${resolution(d)}`, plotTop - 3);
     }
 
     // row labels and guides
@@ -170,6 +173,10 @@ export function renderTimelineSvg(runs: TimelineRun | TimelineRun[], options: Sv
       if (openAt !== undefined) {
         out.push(`<line x1="${fmt(x(openAt), 1)}" y1="${cy}" x2="${fmt(x(timelineEndMs(timeline)), 1)}" y2="${cy}" stroke="#555555" stroke-width="1"/>`);
       }
+      // its fate at each event, in words at the right end of its row
+      const fates = ([['failover', m.persistent], ['failback', m.failback?.persistent]] as const).flatMap(([ev, po]) =>
+        (po?.connections ?? []).filter((c) => c.id === p.id).map((c) => `${ev} (gen ${c.gen}): ${fateText(c)}`));
+      if (fates.length) out.push(`<text x="${LEFT + plotW - 2}" y="${cy - 2}" font-size="9" text-anchor="end" fill="#333333">${escapeXml(fates.join(' · '))}</text>`);
     });
 
     // event lines on top

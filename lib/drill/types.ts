@@ -87,6 +87,8 @@ export interface RunRecord {
   restored?: { ok: boolean; problems: string[] };
   notes: string[];
   timeline: Timeline;
+  /** the probe's raw output (probe.py's format), as recorded: test fixtures are cut from it */
+  probeLog: string;
   metrics: DrillMetrics;
 }
 

@@ -179,7 +179,9 @@ class State:
                 if akind in (IFA_ADDRESS, IFA_LOCAL) and len(value) == 4:
                     found[akind] = socket.inet_ntoa(value)
             ip = found.get(IFA_LOCAL, found.get(IFA_ADDRESS))
-            if ip not in self.vips:
+            # index 1 is lo (LOOPBACK_IFINDEX): a co-located director keeps every VIP there as a
+            # real server; only the LAN side means holding it
+            if ip not in self.vips or index == 1:
                 return []
             before = self.held(ip)
             if kind == RTM_NEWADDR:

@@ -9,8 +9,9 @@ export { buildCluster } from './model.ts';
 export type { ClusterInput, ClusterModel, RealServer, VirtualService, VrrpInstance } from './model.ts';
 export { activeActiveLayout, activeActiveVipCount, derivedPriorities, derivedVrids, mastersWith, standbyLayout } from './layout.ts';
 export { lanInterface } from './iface.ts';
-export { directorKernelModules, hostLanInterface, ipv4ConfKey, keepalivedConfig, realserverPlan, vrrpPeerSettings } from './views.ts';
-export type { KeepalivedConfig, RealserverPlan } from './views.ts';
+export { hostLanInterface, ipv4ConfKey } from './views.ts';
+export { CHECKS, CHECK_TYPES } from './checks.ts';
+export type { CheckKind, CheckType } from './checks.ts';
 export { CLUSTER_KEYS, DEFAULT_SERVICES, LB_ALGOS, LB_KINDS, PROFILE_VRRP } from './schema.ts';
 export type { ClusterVarsInput } from './schema.ts';
 

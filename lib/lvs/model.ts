@@ -19,7 +19,8 @@ import {
   type LbAlgo,
   type LbKind,
 } from './schema.ts';
-import { checkRealServers, checkServices, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
+import { CHECKS } from './checks.ts';
+import { checkColocation, checkRealServers, checkServices, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
 
 export interface ClusterInput {
   /** the inventory file, for error messages */
@@ -44,6 +45,10 @@ export interface VirtualService {
   lbKind: LbKind;
   persistenceTimeout?: number;
   check: CheckVars;
+  /** the real servers answer this port over HTTPS */
+  tls: boolean;
+  /** co-located clusters: a firewall-mark service (the mark set by the directors' nftables rule) */
+  fwmark?: number;
   realServers: RealServer[];
 }
 
@@ -61,6 +66,8 @@ export interface ClusterModel {
   lanCidr: string;
   directors: string[];
   realservers: RealServer[];
+  /** hosts that are director and real server at once */
+  colocated: string[];
   clients: string[];
   vips: string[];
   activeActive: boolean;
@@ -91,11 +98,9 @@ export function buildCluster(input: ClusterInput): ClusterModel {
   const realserverNames = groups.realservers ?? [];
   const clients = groups.clients ?? [];
   if (!directors.length) throw new ConfigError('group `directors` is empty or missing: the cluster needs at least one director', file);
-  for (const h of directors) {
-    if (realserverNames.includes(h)) {
-      refuse({ file, host: h }, 'groups', ['directors', 'realservers'], 'a host that is both director and real server (the co-located layout) is not supported yet: put the director and the real server on different hosts');
-    }
-  }
+  // Co-located: hosts in both groups direct AND serve (roles/director/colocation.ts keeps the
+  // packets a director forwards to another from being scheduled there again).
+  const colocated = directors.filter((h) => realserverNames.includes(h));
 
   // Cluster vars are read from the first director; the others must agree (set them in all.vars).
   const raw = hostvars[directors[0]] ?? {};
@@ -139,9 +144,11 @@ export function buildCluster(input: ClusterInput): ClusterModel {
   const realservers: RealServer[] = realserverNames.map((name) => ({ name, ip: hosts[name].lan_ip ?? '', weight: hosts[name].lvs_weight }));
   checkRealServers(at, cv, realservers, hosts);
   checkServices(at, cv, realservers, hosts);
+  if (colocated.length) checkColocation(at, cv, directors, colocated, hosts);
 
-  const services: VirtualService[] = vips.flatMap((vip) =>
-    cv.lvs_services.map((s) => ({
+  const services: VirtualService[] = vips.flatMap((vip, v) =>
+    cv.lvs_services.map((s, i) => ({
+      ...(colocated.length ? { fwmark: v * cv.lvs_services.length + i + 1 } : {}),
       vip,
       port: s.port,
       protocol: s.protocol,
@@ -149,6 +156,7 @@ export function buildCluster(input: ClusterInput): ClusterModel {
       lbKind: s.lb_kind,
       persistenceTimeout: s.persistence_timeout,
       check: s.check,
+      tls: s.tls ?? CHECKS[s.check.type].tls,
       realServers: realservers,
     })),
   );
@@ -164,6 +172,7 @@ export function buildCluster(input: ClusterInput): ClusterModel {
     lanCidr: cv.lan_cidr,
     directors,
     realservers,
+    colocated,
     clients,
     vips,
     activeActive: cv.lvs_active_active,

@@ -4,11 +4,12 @@
 // interval follow lvs_profile, VRIDs and priorities follow the layout) are optional here and
 // resolved in model.ts, so that "not set" stays distinguishable from "set to the default".
 import { z } from 'zod';
+import { CHECK_TYPES } from './checks.ts';
 import { isCidr, isIPv4 } from './ip.ts';
 
 export const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
 export const LB_KINDS = ['DR', 'NAT', 'TUN'] as const;
-export const CHECK_TYPES = ['TCP_CHECK', 'HTTP_GET'] as const;
+export { CHECK_TYPES };
 export const PROFILES = ['default', 'fast'] as const;
 
 export type LbAlgo = (typeof LB_ALGOS)[number];
@@ -54,6 +55,8 @@ export const serviceSchema = z
     lb_kind: oneOf(LB_KINDS, 'unknown IPVS forwarding method (lb_kind)').default('DR'),
     persistence_timeout: num(z.number().int().min(1)).optional(),
     check: checkSchema.default({}),
+    /** the real servers answer this port over HTTPS (default: when its check is SSL_GET) */
+    tls: bool().optional(),
   })
   .strict();
 
@@ -97,6 +100,8 @@ export const hostVarsSchema = z.object({
   lan_ip: ipv4.optional(),
   lvs_priority: num(z.number().int()).optional(),
   lvs_weight: num(z.number().int().min(0).max(65535)).default(1),
+  /** real server: `host:port` its /healthz asks before answering 200 (the two-level check) */
+  lvs_upstream: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: 'expected host:port, e.g. 192.168.2.31:8081' }).optional(),
   lvs_lan_interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: 'not an interface name' }).optional(),
 });
 

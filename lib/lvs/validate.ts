@@ -1,6 +1,7 @@
 // The refusals: relations between cluster values that keepalived would accept silently (or
 // with a log line nobody reads) and then misbehave on. Each throws a ConfigError naming the key,
 // its value and why (refuse.ts).
+import { CHECKS } from './checks.ts';
 import { cidrContains, isNetworkOrBroadcast } from './ip.ts';
 import type { InstanceLayout } from './layout.ts';
 import type { RealServer } from './model.ts';
@@ -103,9 +104,10 @@ export function checkServices(at: Where, cv: ClusterVars, realservers: RealServe
     const key = `lvs_services[${i}]`;
     const first = cv.lvs_services.findIndex((o) => o.port === s.port && o.protocol === s.protocol);
     if (first !== i) refuse(at, `${key}.port`, s.port, `${s.port}/${s.protocol} is already lvs_services[${first}]`);
-    if (s.check.type === 'HTTP_GET' && s.protocol !== 'tcp') {
+    if (CHECKS[s.check.type].tcpOnly && s.protocol !== 'tcp') {
       refuse(at, `${key}.check.type`, s.check.type, `an HTTP check needs a TCP service, this one is ${s.protocol}: use TCP_CHECK`);
     }
+    if (s.tls && s.protocol !== 'tcp') refuse(at, `${key}.tls`, s.tls, `HTTPS needs a TCP service, this one is ${s.protocol}`);
     if (!realservers.length) {
       refuse(at, key, `${s.port}/${s.protocol}`, 'a virtual service with no real servers: the group `realservers` is empty, so IPVS would accept connections and have nowhere to send them');
     }
@@ -126,4 +128,21 @@ export function checkServices(at: Where, cv: ClusterVars, realservers: RealServe
       if (owner) refuse(at, 'lvs_nat_gateway', gw, `is host ${owner[0]}'s lan_ip: the gateway must be an address no host owns`);
     }
   });
+}
+
+/**
+ * Hosts that direct and serve: DR only (the director forwards by MAC to a real server on the same
+ * segment; NAT would make a node the gateway of its own replies, TUN would re-enter IPVS from the
+ * tunnel), and every director's LAN address known, because each node tells packets forwarded by
+ * another director (delivered locally) from the clients' (scheduled) by that director's MAC.
+ */
+export function checkColocation(at: Where, cv: ClusterVars, directors: string[], colocated: string[], hosts: Record<string, HostVars>): void {
+  cv.lvs_services.forEach((s, i) => {
+    if (s.lb_kind !== 'DR') {
+      refuse(at, `lvs_services[${i}].lb_kind`, s.lb_kind, `${colocated.join(', ')} ${colocated.length === 1 ? 'is' : 'are'} director and real server at once: a co-located cluster forwards by Direct Routing only (DR)`);
+    }
+  });
+  for (const d of directors) {
+    if (!hosts[d].lan_ip) refuse({ ...at, host: d }, 'lan_ip', undefined, 'a co-located cluster needs every director\'s LAN address: the nodes find each other\'s MAC by it');
+  }
 }

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import ejs from 'ejs';
 import { defineModule } from '../module.ts';
+import { isLazyFactsView, NeedFacts } from '../lazy-facts.ts';
 import { Secret } from '../shell.ts';
 import type { ModuleContext } from '../types.ts';
 import { redactLines, redactValues, secretLinePatterns } from '../diff.ts';
@@ -42,6 +42,7 @@ export function prepareVars(
   const secrets: string[] = [];
   const seen = new Map<object, unknown>();
   const walk = (v: unknown): unknown => {
+    if (isLazyFactsView(v)) return v; // read on demand by the template itself, holds no secret
     if (v instanceof Secret) {
       secrets.push(v.value);
       return token ?? v.value;
@@ -74,10 +75,17 @@ export function prepareVars(
   return { vars: copy, secrets };
 }
 
+// ejs is loaded by the first template task, not at import (start-up of --help, --list-hosts).
+let ejsModule: typeof import('ejs') | undefined;
+export const loadEjs = async () => (ejsModule ??= (await import('ejs')).default);
+
 export function render(text: string, vars: Record<string, unknown>, filename: string): string {
+  if (!ejsModule) throw new Error('template: ejs is not loaded yet (renderTemplate loads it)');
+  const ejs = ejsModule;
   try {
     return ejs.render(text, vars, { filename, async: false });
   } catch (err) {
+    if (err instanceof NeedFacts) throw err;
     const msg = (err as Error).message;
     throw new Error(msg.includes(filename) ? `template: ${msg}` : `template ${filename}: ${msg}`);
   }
@@ -92,6 +100,7 @@ export async function renderTemplate(ctx: Pick<ModuleContext, 'vars' | 'roleDir'
   } catch (err) {
     throw new Error(`template: cannot read ${file}: ${(err as Error).message}`);
   }
+  await loadEjs();
   const all = { ...ctx.vars, ...args.vars };
   const { vars, secrets } = prepareVars(all, args.secrets);
   const content = render(text, vars, file);

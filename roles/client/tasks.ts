@@ -11,7 +11,7 @@ export default function tasks(vars: ClientVars & RoleVars): Task[] {
   // nginx on the real servers answers every TCP service; UDP services are the user's own.
   const targets = model.services
     .filter((s) => s.protocol === 'tcp')
-    .map((s) => ({ vip: s.vip, port: s.port, lbAlgo: s.lbAlgo, persistent: s.persistenceTimeout !== undefined }));
+    .map((s) => ({ vip: s.vip, port: s.port, lbAlgo: s.lbAlgo, persistent: s.persistenceTimeout !== undefined, tls: s.tls }));
   return [
     pkg({ names: ['curl', 'arping'] }, { name: 'curl and arping' }),
     verify(

@@ -11,6 +11,8 @@ export interface VerifyTarget {
   lbAlgo: LbAlgo;
   /** persistence_timeout set: one client sticks to one real server */
   persistent: boolean;
+  /** HTTPS (the real servers' self-signed certificates: not verified) */
+  tls?: boolean;
 }
 
 export interface VerifyArgs {
@@ -40,13 +42,13 @@ const END = 'lvsplay-req';
 
 /**
  * ONE curl process for all the requests (starting curl costs far more than a request under
- * emulation): the URL N times, `Connection: close` so that each request gets a new connection
+ * emulation): the URL N times (-k: the real servers' certificates are self-signed), `Connection: close` so that each request gets a new connection
  * (IPVS schedules connections, not requests), -m per request, and after each one a line
  * `lvsplay-req code=<status>` (000 when it failed; curl goes on with the next URL).
  */
 export function probeCommand(url: string, requests: number, timeoutSeconds: number): Command {
   if (!Number.isInteger(requests) || requests < 1) throw new Error(`lvs_verify: requests must be a positive integer, got ${requests}`);
-  return sh`curl -s -g -m ${timeoutSeconds} -H ${'Connection: close'} -w ${`\\n${END} code=%{http_code}\\n`} ${Array<string>(requests).fill(url)}`;
+  return sh`curl -s -k -g -m ${timeoutSeconds} -H ${'Connection: close'} -w ${`\\n${END} code=%{http_code}\\n`} ${Array<string>(requests).fill(url)}`;
 }
 
 /** probeCommand's output → one answer per request, in order. */
@@ -151,7 +153,7 @@ export const verify = defineModule<VerifyArgs>({
     const timeout = args.timeoutSeconds ?? 2;
     const problems: string[] = [];
     for (const t of args.targets) {
-      const url = `http://${t.vip}:${t.port}${args.path ?? '/'}`;
+      const url = `${t.tls ? 'https' : 'http'}://${t.vip}:${t.port}${args.path ?? '/'}`;
       const r = await ctx.conn.exec(probeCommand(url, requests, timeout), { nothrow: true, timeoutMs: requests * (timeout + 1) * 1000 + 10_000, signal: ctx.signal });
       const answers = parseProbe(r.stdout);
       // curl's exit code is the last request's: a failed request is counted by checkSplit; no

@@ -9,7 +9,9 @@
 //   lvs_services        [{ port: 80, protocol: tcp, lb_algo: rr, lb_kind: DR,
 //                          check: { type: HTTP_GET, path: /healthz, status: 200, connect_timeout: 2,
 //                                   retry: 1, delay_before_retry: 1, delay_loop: 2 } }]
-//                       optional per service: persistence_timeout (seconds)
+//                       optional per service: persistence_timeout (seconds); tls (HTTPS on the
+//                       real servers, default when check.type is SSL_GET). check.type: one of
+//                       lib/lvs/checks.ts's table (TCP_CHECK, HTTP_GET, SSL_GET)
 //   lvs_profile         [default] | fast (VRRPv3, advert_int 0.1, preempt_delay 3)
 //   lvs_vrrp_version    [2; 3 with lvs_profile: fast]
 //   lvs_advert_int      [1; 0.1 with lvs_profile: fast] (an integer with VRRPv2)
@@ -28,6 +30,9 @@
 //   lan_ip              the host's LAN address (required on real servers)
 //   lvs_priority        director: VRRP priority [150, 100, 50 … by order in the group directors]
 //   lvs_weight          real server: IPVS weight [1]
+//   lvs_upstream        real server: `host:port` its /healthz is proxied to (two-level check) [none]
+// A host in both groups directors and realservers is co-located (firewall-mark services and the
+// nftables marks of roles/director/colocation.ts; DR only, every director's lan_ip set).
 //   lvs_lan_interface   [the interface holding lan_ip, from facts]
 import type { ClusterVarsInput } from '../../lib/lvs/index.ts';
 

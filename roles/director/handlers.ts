@@ -1,4 +1,5 @@
-import { service } from '../../lib/modules/index.ts';
+import { command, service } from '../../lib/modules/index.ts';
+import { sh } from '../../lib/shell.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import type { DirectorVars } from './defaults.ts';
 
@@ -9,5 +10,7 @@ export default function handlers(_vars: DirectorVars & RoleVars): Array<Task & {
   return [
     service({ name: 'keepalived', state: 'reloaded' }, { name: 'reload keepalived' }) as Task & { name: string },
     service({ name: 'keepalived', state: 'restarted' }, { name: 'restart keepalived' }) as Task & { name: string },
+    // systemd keeps using a changed unit file's old content until daemon-reload
+    command({ cmd: sh`systemctl daemon-reload` }, { name: 'reload systemd units' }) as Task & { name: string },
   ];
 }

@@ -7,53 +7,18 @@
 import { defineModule } from '../../lib/module.ts';
 import { literal } from '../../lib/shell.ts';
 
-export interface InstanceState {
-  name: string;
-  state: string;
-  priority?: number;
-  effectivePriority?: number;
-  masterRouter?: string;
-}
+// The parsers live in the fact catalogue (lib/facts/), shared with playbooks/status.ts.
+import { parseKeepalivedData, type InstanceState } from '../../lib/facts/keepalived.ts';
+import { parseIpvsServices } from '../../lib/facts/ipvs.ts';
+export { parseKeepalivedData, parseIpvsServices, type InstanceState };
 
 export interface HealthArgs {
   /** instance name → its priority in keepalived.conf */
   instances: Record<string, number>;
-  /** `TCP 172.28.128.200:80`, as ipvsadm -Ln lists a virtual service */
+  /** `TCP 172.28.128.200:80` or `FWM 1`, as ipvsadm -Ln lists a virtual service */
   services: string[];
   /** how long the state may take to become right after a reload or restart */
   settleMs?: number;
-}
-
-/** Pure: the VRRP instances of a keepalived.data dump (or of its Topology lines). */
-export function parseKeepalivedData(text: string): InstanceState[] {
-  const out: InstanceState[] = [];
-  let inTopology = !text.includes('------<');
-  for (const line of text.split('\n')) {
-    if (line.startsWith('------<')) {
-      inTopology = line.includes('VRRP Topology');
-      continue;
-    }
-    if (!inTopology) continue;
-    const m = /^ VRRP Instance = (\S+)/.exec(line) ?? /^ {3}(State|Priority|Effective priority|Master router) = (.*)$/.exec(line);
-    if (!m) continue;
-    if (m.length === 2) {
-      out.push({ name: m[1], state: '?' });
-      continue;
-    }
-    const cur = out.at(-1);
-    if (!cur) continue;
-    const value = m[2].trim();
-    if (m[1] === 'State') cur.state = value;
-    else if (m[1] === 'Priority') cur.priority = Number(value);
-    else if (m[1] === 'Effective priority') cur.effectivePriority = Number(value);
-    else cur.masterRouter = value;
-  }
-  return out;
-}
-
-/** Pure: `TCP 172.28.128.200:80` for each virtual service of `ipvsadm -Ln`. */
-export function parseIpvsServices(text: string): string[] {
-  return [...text.matchAll(/^(TCP|UDP|SCTP)\s+(\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
 }
 
 /** Pure: what is wrong with the running keepalived, given what keepalived.conf asks for. */

@@ -1,15 +1,29 @@
 import path from 'node:path';
-import { clusterFromRoleVars, directorKernelModules, ipv4ConfKey, keepalivedConfig, vrrpPeerSettings } from '../../lib/lvs/index.ts';
-import { copy, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
+import { clusterFromRoleVars, ipv4ConfKey } from '../../lib/lvs/index.ts';
+import { copy, file, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
+import { COLOCATION_UNIT, colocationArgs, colocationUnit } from './colocation.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
+import { directorKernelModules, keepalivedConfig, vrrpPeerSettings } from './keepalived.ts';
+import { colocationMarks } from './library/colocation-marks.ts';
 
 export default function tasks(vars: DirectorVars & RoleVars): Task[] {
   const model = clusterFromRoleVars(vars);
   const ka = keepalivedConfig(model, vars.inventory_hostname, vars.facts);
   const nat = model.kinds.includes('NAT');
+  const coloc = colocationArgs(model, vars.inventory_hostname, ka.interface);
   return [
     pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify: ['restart keepalived'] }),
+    // before keepalived.conf: its firewall-mark services rely on these marks
+    ...(coloc
+      ? [
+          pkg({ names: ['nftables'] }, { name: 'co-located: nftables' }),
+          file({ path: path.posix.dirname(coloc.dest), state: 'directory', mode: '0755' }),
+          colocationMarks(coloc, { name: 'co-located: mark only packets no director forwarded' }),
+          copy({ content: colocationUnit(coloc.dest), dest: `/etc/systemd/system/${COLOCATION_UNIT}`, mode: '0644' }, { name: 'co-located: the marks at boot', notify: ['reload systemd units'] }),
+          service({ name: COLOCATION_UNIT, enabled: true }, { name: 'co-located: the marks at boot: enabled' }),
+        ]
+      : []),
     ...directorKernelModules(model).map((name) => kmod({ name, persist: true }, { name: `kernel module ${name}` })),
     // IPVS keeps a connection's entry for minutes after its last packet (FIN_WAIT, 2 min, is the
     // last state a DR or TUN director sees). A new connection from a recycled client port that

@@ -1,7 +1,8 @@
-import { clusterFromRoleVars, keepalivedConfig } from '../../lib/lvs/index.ts';
+import { clusterFromRoleVars } from '../../lib/lvs/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import type { DirectorVars } from './defaults.ts';
 import { keepalivedHealth } from './health.ts';
+import { keepalivedConfig } from './keepalived.ts';
 
 /** After the handlers: the keepalived that runs is alive and runs the config the tasks wrote. */
 export default function verify(vars: DirectorVars & RoleVars): Task[] {
@@ -11,7 +12,7 @@ export default function verify(vars: DirectorVars & RoleVars): Task[] {
     keepalivedHealth(
       {
         instances: Object.fromEntries(ka.instances.map((i) => [i.name, i.priority])),
-        services: ka.virtualServers.map((vs) => `${vs.protocol.toUpperCase()} ${vs.vip}:${vs.port}`),
+        services: ka.virtualServers.map((vs) => vs.ipvsKey),
       },
       { name: 'keepalived answers and runs this keepalived.conf', tags: ['verify'] },
     ),

@@ -1,7 +1,7 @@
 // The real server's network state that is not an address: the ipip tunnel device up (TUN) and the
 // routes through the directors' gateway (NAT). Applied now by commands guarded by probes, and at
 // boot by one oneshot unit (the address module persists the VIPs the same way).
-import type { RealserverPlan } from '../../lib/lvs/index.ts';
+import type { RealserverPlan } from './plan.ts';
 import { sh, type Command } from '../../lib/shell.ts';
 
 export const NETWORK_UNIT = 'lvsplay-realserver-net.service';

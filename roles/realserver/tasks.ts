@@ -1,8 +1,10 @@
-import { clusterFromRoleVars, ipv4ConfKey, realserverPlan } from '../../lib/lvs/index.ts';
+import { clusterFromRoleVars, ipv4ConfKey } from '../../lib/lvs/index.ts';
 import { address, command, copy, file, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import { defaults, type RealserverVars } from './defaults.ts';
 import { NETWORK_UNIT, networkSteps, networkUnit } from './network.ts';
+import { realserverPlan } from './plan.ts';
+import { TLS, tlsCertificate } from './tls.ts';
 
 const SITE = '/etc/nginx/sites-available/lvsplay';
 
@@ -11,15 +13,16 @@ export default function tasks(vars: RealserverVars & RoleVars): Task[] {
   const model = clusterFromRoleVars(vars);
   const plan = realserverPlan(model, host, vars.facts);
   const root = vars.lvs_www_root ?? defaults.lvs_www_root!;
-  const checks = [...new Map(model.services.filter((s) => s.check.type === 'HTTP_GET').map((s) => [s.check.path, s.check])).values()];
   const unit = networkUnit(plan);
+  const tls = plan.ports.some((p) => p.tls);
 
   return [
     pkg({ names: [vars.lvs_nginx_package ?? defaults.lvs_nginx_package!] }, { name: 'nginx' }),
+    ...(tls ? [pkg({ names: ['openssl'] }, { name: 'HTTPS: openssl' }), tlsCertificate(host)] : []),
     file({ path: root, state: 'directory', mode: '0755' }),
     template({ src: 'index.html.ejs', dest: `${root}/index.html`, mode: '0644', vars: { servedBy: host } }, { name: 'page naming this real server' }),
     template(
-      { src: 'site.conf.ejs', dest: SITE, mode: '0644', vars: { site: { servedBy: host, root, ports: plan.httpPorts, checks } } },
+      { src: 'site.conf.ejs', dest: SITE, mode: '0644', vars: { site: { servedBy: host, root, ports: plan.ports, checks: plan.checks, upstream: plan.upstream, tls: tls ? TLS : undefined } } },
       { name: 'nginx site', notify: ['reload nginx'] },
     ),
     file({ path: '/etc/nginx/sites-enabled/lvsplay', state: 'link', src: SITE }, { notify: ['reload nginx'] }),

@@ -157,9 +157,9 @@ export class Lab {
     return c.exec(typeof cmd === 'string' ? literal(cmd) : cmd, { nothrow: true, timeoutMs });
   }
 
-  /** The directors holding `vip` on any interface. */
+  /** The directors holding `vip` on any interface but lo (co-located directors keep it there as real servers). */
   async holders(vip: string, directors = this.names('directors')): Promise<string[]> {
-    const out = await Promise.all(directors.map(async (d) => ({ d, addrs: await this.run(d, sh`ip -o -4 addr show`) })));
+    const out = await Promise.all(directors.map(async (d) => ({ d, addrs: await this.run(d, sh`ip -o -4 addr show`).then((a) => a.split('\n').filter((l) => !/^\d+:\s+lo\s/.test(l)).join('\n')) })));
     return out.filter(({ addrs }) => new RegExp(`\\binet ${vip.replace(/\./g, '\\.')}/`).test(addrs)).map(({ d }) => d);
   }
 

@@ -57,7 +57,7 @@ function stop(server: http.Server | net.Server): Promise<void> {
 test('probe: one second against a local server — every line parses, requests keep the schedule', async (t) => {
   const { server, port } = await roundRobinServer();
   try {
-    const run = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '1']);
+    const run = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '1', '--timeout-ms', '3000']); // long timeout: a loaded CI machine
     t.is(run.code, 0, run.stderr);
     const tl = parseProbeLog(run.stdout, 'probe stdout');
     t.deepEqual(tl.meta && { host: tl.meta.host, port: tl.meta.port, intervalMs: tl.meta.intervalMs, persistent: tl.meta.persistent },
@@ -88,7 +88,7 @@ test('probe: the server going away — refused requests, broken keep-alive conne
   const { server, port } = await roundRobinServer();
   const timers: NodeJS.Timeout[] = [];
   try {
-    const run = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '1.6', '--persistent-interval-ms', '100'], (pid) => {
+    const run = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '2.5', '--persistent-interval-ms', '100'], (pid) => {
       timers.push(setTimeout(() => { process.kill(pid, 'SIGUSR1'); void stop(server); }, 600));
       timers.push(setTimeout(() => server.listen(port, '127.0.0.1'), 1000));
     });
@@ -96,14 +96,14 @@ test('probe: the server going away — refused requests, broken keep-alive conne
     const tl = parseProbeLog(run.stdout);
     const failed = tl.samples.filter((s) => !s.ok);
     t.true(failed.length >= 3, `${failed.length} failed requests`);
-    // a request in flight when the server closes may see eof/reset; the ones after are refused
+    // requests in flight or in the listen backlog when the server closes time out or are reset; the ones after are refused
     const statuses = failed.map((s) => s.status);
-    t.true(statuses.every((s) => ['refused', 'eof', 'reset'].includes(s)), JSON.stringify(statuses));
-    t.true(statuses.filter((s) => s === 'refused').length >= failed.length - 1, JSON.stringify(statuses));
+    t.true(statuses.every((s) => ['refused', 'eof', 'reset', 'timeout-read'].includes(s)), JSON.stringify(statuses));
+    t.true(statuses.includes('refused'), JSON.stringify(statuses));
     const lastFail = failed.at(-1)!;
-    t.true(tl.samples.some((s) => s.ok && s.t > lastFail.t), 'requests succeed again after the gap');
+    t.true(tl.samples.some((s) => s.ok && s.t > lastFail.t), `requests succeed again after the gap: ${tl.samples.map((s) => `${s.t.toFixed(0)}:${s.status}`).slice(-12).join(' ')}`);
     t.is(tl.marks.length, 1);
-    t.true(tl.marks[0]!.t <= failed[0]!.t + 50, 'the mark is on the same clock, just before the first failure');
+    t.true(tl.marks[0]!.t <= failed[0]!.t + 250, 'the mark is on the same clock, just before the first failure');
     for (const p of tl.persistent) {
       const fail = p.events.find((e) => e.ev === 'fail');
       t.truthy(fail, `connection ${p.id} broke`);
@@ -115,7 +115,7 @@ test('probe: the server going away — refused requests, broken keep-alive conne
   }
 });
 
-test('probe: a black hole — timeouts, skipped slots counted, hard stop at the duration, SIGTERM ends cleanly', async (t) => {
+test('probe: a black hole — requests keep the schedule while earlier ones hang, each bounded by its timeout; SIGTERM ends cleanly', async (t) => {
   const sockets = new Set<net.Socket>();
   const hole = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); }); // accepts, never answers
   await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
@@ -124,11 +124,14 @@ test('probe: a black hole — timeouts, skipped slots counted, hard stop at the 
     const run = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '0.8', '--persistent', '1']);
     t.is(run.code, 0, run.stderr);
     const tl = parseProbeLog(run.stdout);
-    t.true(tl.samples.length >= 2 && tl.samples.every((s) => !s.ok && s.status === 'timeout-read'), JSON.stringify(tl.samples.map((s) => s.status)));
+    t.true(tl.samples.length >= 15 && tl.samples.every((s) => !s.ok && s.status === 'timeout-read'), `${tl.samples.length}: ${JSON.stringify(tl.samples.map((s) => s.status))}`);
     t.true(tl.samples.every((s) => s.latencyMs >= 290 && s.latencyMs < 1000), 'each attempt bounded by --timeout-ms');
-    t.true(tl.samples.slice(1).every((s) => s.skipped >= 10), 'a 300 ms attempt passes over ≥ 10 slots of 20 ms');
-    t.true(tl.end!.t < 800 + 300 + 100, `ended at ${tl.end!.t} ms`);
-    t.true(run.wallMs < 8000, `took ${run.wallMs} ms`);
+    // sent on the grid although each one hangs for 300 ms: many in flight at once (a sequential probe: 1)
+    const inFlight = Math.max(...tl.samples.map((a) => tl.samples.filter((b) => b.t <= a.t && b.t + b.latencyMs > a.t).length));
+    t.true(inFlight >= 5, `${inFlight} requests in flight at most`);
+    t.true(tl.samples.length + tl.samples.reduce((n, s) => n + s.skipped, 0) <= 40, 'never more than the 40 slots');
+    t.true(tl.end!.t < 800 + 300 + 800, `ended at ${tl.end!.t} ms`); // the duration, the last timeout, slack for a loaded machine
+    t.true(run.wallMs < 30_000, `took ${run.wallMs} ms`); // a hang check (python starts slowly on a loaded machine)
 
     const killed = await runProbe(['--host', '127.0.0.1', '--port', String(port), '--duration', '30'], (pid) => {
       setTimeout(() => process.kill(pid, 'SIGTERM'), 1000);

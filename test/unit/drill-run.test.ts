@@ -4,7 +4,8 @@
 import test from 'ava';
 import { Writable } from 'node:stream';
 import { UsageError } from '../../lib/cli.ts';
-import { KILL_DELAY_MS, MODES, modeProblem, remoteWait } from '../../lib/drill/kill.ts';
+import { remoteWait } from '../../lib/drill/kill.ts';
+import { DRILL_MODES, MODES, modeHelp, modeProblem } from '../../lib/drill/modes.ts';
 import {
   deathFromBeats,
   firstChange,
@@ -64,12 +65,12 @@ test('options: bad values are refused with the flag and value named', (t) => {
 const target = { vips: ['172.28.128.200'], lanInterface: 'eth1' };
 
 test('kill modes: every command stamps the time first, in the same shell', (t) => {
-  for (const spec of Object.values(MODES)) {
+  for (const [mode, spec] of Object.entries(MODES)) {
     for (const where of [{ lab: false }, { lab: true }]) {
       const kill = spec.kill(target, where);
       const restore = spec.restore(target, where);
-      if (kill) t.true(kill.text.includes('date +%s%N'), `${spec.mode} kill`);
-      if (restore) t.true(restore.text.startsWith('date +%s%N'), `${spec.mode} restore`);
+      if (kill) t.true(kill.text.includes('date +%s%N'), `${mode} kill`);
+      if (restore) t.true(restore.text.startsWith('date +%s%N'), `${mode} restore`);
     }
   }
   t.is(MODES.stop.kill(target, { lab: true })!.text, 'date +%s%N; systemctl stop keepalived');
@@ -103,12 +104,24 @@ test('poweroff: the lab cuts the power itself; elsewhere sysrq after a fixed del
   t.is(MODES.poweroff.restore(target, { lab: true }), undefined);
   const text = MODES.poweroff.kill(target, { lab: false })!.text;
   t.regex(text, /sleep 0\.3; echo o > \/proc\/sysrq-trigger/);
-  t.is(KILL_DELAY_MS.poweroff, 300);
+  t.is(MODES.poweroff.killDelayMs, 300);
   t.true(MODES.poweroff.reconnect);
   t.regex(modeProblem('poweroff', { lab: false, restore: true })!, /--no-restore/);
   t.is(modeProblem('poweroff', { lab: false, restore: false }), undefined);
   t.is(modeProblem('poweroff', { lab: true, restore: true }), undefined);
   t.is(modeProblem('link', { lab: false, restore: true }), undefined);
+});
+
+test('the mode table drives the rest: order, help lines, theory, refusals', (t) => {
+  t.deepEqual(DRILL_MODES, ['stop', 'kill', 'link', 'poweroff'], 'sorted by each entry\'s order');
+  const help = modeHelp('  ').split('\n');
+  t.is(help.length, DRILL_MODES.length);
+  DRILL_MODES.forEach((m, i) => t.true(help[i]!.includes(MODES[m].help), m));
+  const timers = { advertInt: 1, vrrpVersion: 2 as const, backupPriority: 50 };
+  t.is(MODES.stop.theory({ ...timers, mode: 'stop' }).trigger, 'graceful');
+  t.is(MODES.kill.theory({ ...timers, mode: 'kill' }).outageMaxMs, 0, 'the VIP stays: no outage expected');
+  t.is(MODES.link.theory({ ...timers, mode: 'link' }).outageMaxMs, 3804.6875);
+  t.true(DRILL_MODES.every((m) => m === 'poweroff' || MODES[m].refuse === undefined));
 });
 
 test('remoteWait: a bounded loop around the test', (t) => {

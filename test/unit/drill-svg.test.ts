@@ -40,14 +40,16 @@ test('one run: well-formed SVG with legend, marks, kill/takeover/restore lines, 
   const svg = renderTimelineSvg({ timeline, metrics });
   t.deepEqual(checkXml(svg), []);
   t.regex(svg, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-  t.regex(svg, /lvsplay drill — mode link · outage 3420 ms · theory 3805 ms \(×0\.90\)/);
-  for (const text of ['real1', 'real2', 'failed', 'kill (link)', 'backup MASTER +3300 ms', 'restore', 'outage 3420 ms', 'conn 0', 'conn 1']) {
+  t.regex(svg, /lvsplay drill — mode link · outage 3402 ms ±20 ms · theory 3805 ms \(×0\.89\) .* conns failover 1\/2 survived, 1 cut/);
+  for (const text of ['real1', 'real2', 'failed', 'kill (link)', 'backup MASTER +3300 ms', 'restore', 'outage 3402 ms ±20 ms', 'conn 0', 'conn 1']) {
     t.true(svg.includes(`>${text}<`), text);
   }
   t.is((svg.match(/<rect [^>]*width="2"/g) ?? []).length, timeline.samples.length, 'one mark per request');
   t.is((svg.match(/fill="#d62728"><title>/g) ?? []).length, metrics.failedRequests, 'failures in red');
   t.regex(svg, /stroke="#d62728" stroke-width="1\.5"><title>fail reset/);
   t.regex(svg, />10 s</, 'axis labelled in seconds');
+  t.regex(svg, />failover \(gen 1\): cut at 5\.1 s \(reset\) · failback \(gen 2\): survived/, 'each connection\'s fate in words on its row');
+  t.regex(svg, />failover \(gen 1\): survived \(stall 3\.\d s\)/);
 });
 
 test('several runs, split brain, no data: still well-formed, one lane each', (t) => {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ConfigError } from '../../lib/types.ts';
-import { failbackTheory, failoverTheory, masterDownIntervalMs, skewTimeMs } from '../../lib/drill/theory.ts';
+import { failoverTheory } from '../../lib/drill/modes.ts';
+import { failbackTheory, masterDownIntervalMs, skewTimeMs } from '../../lib/drill/theory.ts';
 
 const lab = { advertInt: 1, vrrpVersion: 2 as const, backupPriority: 50, masterPriority: 100 };
 const fast = { advertInt: 0.1, vrrpVersion: 3 as const, backupPriority: 50, masterPriority: 100 };

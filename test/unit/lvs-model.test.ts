@@ -6,11 +6,11 @@ import {
   clusterFromRoleVars,
   derivedPriorities,
   derivedVrids,
-  keepalivedConfig,
   lanInterface,
   mastersWith,
-  realserverPlan,
 } from '../../lib/lvs/index.ts';
+import { keepalivedConfig } from '../../roles/director/keepalived.ts';
+import { realserverPlan } from '../../roles/realserver/plan.ts';
 import { cidrContains, hostAddresses, isIPv4 } from '../../lib/lvs/ip.ts';
 import director from '../../roles/director/index.ts';
 import { ACTIVE_ACTIVE, LAB, labFacts, labInput, load, roleVars } from './lvs-fixtures.ts';
@@ -179,7 +179,7 @@ test('keepalivedConfig: this director priority, interface from facts, sync daemo
 test('realserverPlan: DR puts the VIPs on lo; TUN on tunl0; NAT routes default and the client via the gateway', async (t) => {
   const inv = await load(LAB);
   const m = clusterFromInventory(inv, (h) => h.vars);
-  t.like(realserverPlan(m, 'real1', labFacts(inv, 'real1')), { lanInterface: 'eth1', loVips: ['172.28.128.200'], tunnelVips: [], arpSysctls: true, httpPorts: [80] });
+  t.like(realserverPlan(m, 'real1', labFacts(inv, 'real1')), { lanInterface: 'eth1', loVips: ['172.28.128.200'], tunnelVips: [], arpSysctls: true, ports: [{ port: 80, tls: false }], checks: [{ path: '/healthz', status: 200 }] });
   const tun = buildCluster(labInput({ lvs_services: [{ port: 80, lb_kind: 'TUN' }] }));
   t.like(realserverPlan(tun, 'real1', labFacts(inv, 'real1')), { loVips: [], tunnelVips: ['172.28.128.200'], arpSysctls: true });
   const nat = buildCluster(labInput({ lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }));

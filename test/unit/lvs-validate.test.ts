@@ -44,7 +44,12 @@ const cases: Case[] = [
   ['active-active pool too small', labInput({ lvs_active_active: true, lvs_vips: undefined, lvs_vip_pool: '172.28.128.200/30' }, bal3, threeDirectors), /^lvs_vip_pool = "172\.28\.128\.200\/30": holds 2 host addresses; active-active over 3 directors needs 6/],
   ['active-active with one director', labInput({ lvs_active_active: true }, {}, { directors: ['bal1'] }), /^lvs_active_active = true: needs at least 2 directors/],
   // topology
-  ['a host both director and real server', labInput({}, {}, { realservers: ['real1', 'bal2'] }), /^host bal2: groups = \["directors","realservers"\]: .*co-located layout\) is not supported yet/],
+  ['co-located with NAT', labInput({ lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }, {}, { realservers: ['real1', 'bal2'] }), /^lvs_services\[0\]\.lb_kind = "NAT": bal2 is director and real server at once: a co-located cluster forwards by Direct Routing only \(DR\)/],
+  ['co-located with TUN', labInput({ lvs_services: [{ port: 80 }, { port: 81, lb_kind: 'TUN' }] }, {}, { realservers: ['bal1', 'bal2'] }), /^lvs_services\[1\]\.lb_kind = "TUN": bal1, bal2 are director and real server at once/],
+  ['co-located, a director without lan_ip', labInput({}, { bal1: { lan_ip: undefined } }, { realservers: ['real1', 'bal2'] }), /^host bal1: lan_ip = \(not set\): a co-located cluster needs every director's LAN address/],
+  ['SSL_GET on a UDP service', labInput({ lvs_services: [{ port: 443, protocol: 'udp', check: { type: 'SSL_GET' } }] }), /^lvs_services\[0\]\.check\.type = "SSL_GET": an HTTP check needs a TCP service/],
+  ['tls on a UDP service', labInput({ lvs_services: [{ port: 443, protocol: 'udp', tls: true, check: { type: 'TCP_CHECK' } }] }), /^lvs_services\[0\]\.tls = true: HTTPS needs a TCP service/],
+  ['an unknown check type', labInput({ lvs_services: [{ port: 80, check: { type: 'SMTP_CHECK' } }] }), /^lvs_services\[0\]\.check\.type = "SMTP_CHECK": unknown health check type; expected one of TCP_CHECK, HTTP_GET, SSL_GET/],
   ['no directors', labInput({}, {}, { directors: [] }), /^group `directors` is empty or missing/],
   ['a real server without lan_ip', labInput({}, { real2: { lan_ip: undefined } }), /^host real2: lan_ip = \(not set\): a real server needs its LAN address/],
   ['a DR real server off the LAN', labInput({}, { real2: { lan_ip: '10.1.2.3' } }), /^host real2: lan_ip = "10\.1\.2\.3": outside lan_cidr 172\.28\.128\.0\/24: DR and NAT forward on the LAN segment/],

@@ -17,7 +17,7 @@ import {
   sha256,
   type RemoteStat,
 } from '../../lib/modules/remote-file.ts';
-import { prepareVars, render, renderTemplate, templatePath } from '../../lib/modules/template.ts';
+import { loadEjs, prepareVars, render, renderTemplate, templatePath } from '../../lib/modules/template.ts';
 import { decideSysctl, fileValue, normaliseSysctl, setFileValue } from '../../lib/modules/sysctl.ts';
 import { decideService, parseServiceState, serviceCommand, type ServiceState } from '../../lib/modules/service.ts';
 import { decideAddress, normaliseCidr, parseIpAddrCidrs, systemdEscape, unitContent, unitName, UNIT_DIR } from '../../lib/modules/address.ts';
@@ -195,7 +195,8 @@ test('prepareVars: Secrets unwrapped for rendering, paths collected, token repla
   t.is(vars.a.pass, 'p4ss');
 });
 
-test('render: <%- %> is not HTML-escaped; errors name the template', (t) => {
+test('render: <%- %> is not HTML-escaped; errors name the template', async (t) => {
+  await loadEjs();
   t.is(render('v=<%- v %> e=<%= v %>', { v: 'a<b' }, '/t.ejs'), 'v=a<b e=a&lt;b');
   t.is(render('n=<%- n %>', { n: 0 }, '/t.ejs'), 'n=0');
   t.throws(() => render('<%- missing %>', {}, '/roles/x/templates/t.ejs'), { message: /t\.ejs[\s\S]*missing is not defined/ });

@@ -39,8 +39,9 @@ const table: Array<[pattern: string, expected: string[]]> = [
   ['~(bal|real)1', ['bal1', 'real1']],
   ['~real', ['real1', 'real2']],
   // union, with ':' or ',' (result in inventory order, duplicates once)
-  ['client:directors', ['bal1', 'bal2', 'client']],
-  ['client,directors', ['bal1', 'bal2', 'client']],
+  // terms in the order written, as Ansible (checked: `ansible -i … 'late:web-servers[0:1]' --list-hosts`)
+  ['client:directors', ['client', 'bal1', 'bal2']],
+  ['client,directors', ['client', 'bal1', 'bal2']],
   ['directors:lvs', ['bal1', 'bal2', 'real1', 'real2']],
   ['directors , clients', ['bal1', 'bal2', 'client']],
   // intersection

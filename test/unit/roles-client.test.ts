@@ -72,7 +72,7 @@ test('parseProbe reads curl\'s output: status, served-by, failures', (t) => {
 
 test('probeCommand is one curl, the URL quoted and repeated, a new connection per request', (t) => {
   const cmd = probeCommand("http://172.28.128.200:80/a'b", 20, 2);
-  t.regex(cmd.text, /^curl -s -g -m 2 -H 'Connection: close' -w /);
+  t.regex(cmd.text, /^curl -s -k -g -m 2 -H 'Connection: close' -w /);
   t.is(cmd.text.split(`'http://172.28.128.200:80/a'\\''b'`).length - 1, 20);
   t.throws(() => probeCommand('http://x/', 0, 2), { message: /positive integer/ });
 });
@@ -111,7 +111,7 @@ test('client tasks: curl and arping, then one verify over every TCP virtual serv
   t.deepEqual(byModule(tasks, 'pkg')[0].args.names, ['curl', 'arping']);
   const [v] = byModule(tasks, 'lvs_verify');
   t.deepEqual(v.args, {
-    targets: [{ vip: '172.28.128.200', port: 80, lbAlgo: 'rr', persistent: false }],
+    targets: [{ vip: '172.28.128.200', port: 80, lbAlgo: 'rr', persistent: false, tls: false }],
     servers: two,
     requests: 20,
     tolerance: 1,

@@ -74,6 +74,7 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
   t.deepEqual(handlers.map((h) => [h.name, h.args.state]), [
     ['reload keepalived', 'reloaded'],
     ['restart keepalived', 'restarted'],
+    ['reload systemd units', undefined],
   ]);
 });
 

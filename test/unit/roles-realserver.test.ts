@@ -95,9 +95,9 @@ test('NAT: no VIP on the host, no ARP sysctls; default and the client routed thr
 });
 
 test('the boot unit escapes what systemd would expand', (t) => {
-  const unit = networkUnit({ lanInterface: 'eth1', loVips: [], tunnelVips: [], nat: { gateway: '10.0.0.1', routes: ['default'] }, httpPorts: [], arpSysctls: false })!;
+  const unit = networkUnit({ lanInterface: 'eth1', loVips: [], tunnelVips: [], nat: { gateway: '10.0.0.1', routes: ['default'] }, ports: [], checks: [], arpSysctls: false })!;
   t.regex(unit, /Type=oneshot/);
-  t.is(networkUnit({ lanInterface: 'eth1', loVips: ['10.0.0.9'], tunnelVips: [], httpPorts: [80], arpSysctls: true }), null);
+  t.is(networkUnit({ lanInterface: 'eth1', loVips: ['10.0.0.9'], tunnelVips: [], ports: [{ port: 80, tls: false }], checks: [], arpSysctls: true }), null);
   t.is(systemdQuote(sh`echo ${'50% of $HOME'}`.text), `"echo '50%% of $$HOME'"`);
   t.is(systemdQuote('printf "a\\b"'), '"printf \\"a\\\\b\\""');
 });

@@ -116,6 +116,9 @@ function setup(groups: Record<string, string[]>, down: string[] = [], hostVars =
   const opts: RunOptions = {
     inventory,
     pool,
+    // The journal records every plan() call, and batched planning also runs plans dry to find their
+    // probes: these tests check the task-by-task order; batching has its own tests below.
+    batch: false,
     onEvent: (e) => events.push(e),
     gatherFacts: async (conn) => {
       gathered.push(conn.host.name);
@@ -187,7 +190,7 @@ test('tasks run in order per host; changed then ok is counted; exit 0', async (t
       s.journal.filter((j) => j.startsWith(`${h}:`)),
       [`${h}:plan:a`, `${h}:apply:a`, `${h}:plan:b`],
     );
-    t.deepEqual(sum.stats.get(h), { ok: 3, changed: 1, unreachable: 0, failed: 0, skipped: 0 }); // facts + a + b
+    t.deepEqual(sum.stats.get(h), { ok: 2, changed: 1, unreachable: 0, failed: 0, skipped: 0 }); // a + b (no task reads facts)
   }
 });
 
@@ -199,7 +202,7 @@ test('check mode reports changes and never calls apply, handlers included', asyn
   });
   const sum = await runPlays([{ name: 'p', hosts: 'all', roles: [r] }], { ...s.opts, check: true });
   t.false(s.journal.some((j) => j.includes(':apply:')));
-  t.deepEqual(statuses(s.events, 'w1'), ['Gathering Facts=ok', 'fake=changed', 'h=changed']);
+  t.deepEqual(statuses(s.events, 'w1'), ['fake=changed', 'h=changed']);
   t.is(sum.stats.get('w1')!.changed, 2);
 });
 
@@ -332,8 +335,8 @@ test('when skips per host; register exposes changed/failed/skipped/result to lat
     b: { changed: false, failed: false, skipped: false, result: undefined },
   });
   t.deepEqual((seen.w2 as { a: unknown }).a, { changed: false, failed: false, skipped: true });
-  t.deepEqual(statuses(s.events, 'w2'), ['Gathering Facts=ok', 'fake a=skipped', 'fake b=ok', 'fake c=skipped']);
-  t.deepEqual(statuses(s.events, 'w1'), ['Gathering Facts=ok', 'fake a=changed', 'fake b=ok', 'fake c=changed']);
+  t.deepEqual(statuses(s.events, 'w2'), ['fake a=skipped', 'fake b=ok', 'fake c=skipped']);
+  t.deepEqual(statuses(s.events, 'w1'), ['fake a=changed', 'fake b=ok', 'fake c=changed']);
 });
 
 test('registered results are visible to the task list of later roles', async (t) => {
@@ -387,7 +390,7 @@ test('ignoreErrors: the failure is reported, counted as ok, and the host goes on
   t.is(sum.exitCode, 0);
   t.true(s.journal.includes('w1:apply:b'));
   t.like(sum.results.find((r) => r.task === 'fake a'), { status: 'failed', ignored: true });
-  t.deepEqual(sum.stats.get('w1'), { ok: 3, changed: 1, unreachable: 0, failed: 0, skipped: 0 });
+  t.deepEqual(sum.stats.get('w1'), { ok: 2, changed: 1, unreachable: 0, failed: 0, skipped: 0 });
 });
 
 test('CommandError.path is play › role › task', async (t) => {
@@ -409,17 +412,26 @@ test('CommandError.path is play › role › task', async (t) => {
   t.is(caught!.path, 'site › lvs › load ip_vs');
 });
 
-test('facts are gathered once per host for the whole run; gatherFacts: false skips them', async (t) => {
+test('facts are gathered when first read, once per host for the whole run; gatherFacts: false skips them', async (t) => {
   const s = setup({ web: ['w1', 'w2'] });
-  let seen: Facts | undefined;
+  const seen: string[] = [];
   const plays: Play[] = [
-    { name: 'a', hosts: 'w1', gatherFacts: false, tasks: () => [] },
+    { name: 'a', hosts: 'w1', gatherFacts: false, tasks: (v) => (seen.push(`a:${v.facts.hostname}`), []) },
     { name: 'b', hosts: 'web', tasks: () => [] },
-    { name: 'c', hosts: 'web', tasks: (v) => ((seen = v.facts), []) },
+    { name: 'c', hosts: 'web', tasks: (v) => (seen.push(`c:${v.facts.hostname}`), []) },
+    { name: 'd', hosts: 'web', tasks: (v) => (seen.push(`d:${v.facts.os.id}`), []) },
   ];
   await runPlays(plays, s.opts);
   t.deepEqual(s.gathered.sort(), ['w1', 'w2']);
-  t.is(seen!.hostname, 'w2');
+  t.deepEqual(seen.sort(), ['a:w1', 'c:w1', 'c:w2', 'd:debian', 'd:debian']);
+  // play b reads no fact: the gathering is reported in play c, where the first reader is
+  t.deepEqual(s.events.flatMap((e) => (e.type === 'task:end' && e.result.task === 'Gathering Facts' ? [e.result.play] : [])), ['c', 'c']);
+});
+
+test('a play whose tasks read no fact gathers none', async (t) => {
+  const s = setup({ web: ['w1'] });
+  await runPlays([{ name: 'p', hosts: 'web', tasks: () => [s.fake({ id: 'a' })] }], s.opts);
+  t.deepEqual(s.gathered, []);
 });
 
 test('vars precedence: role defaults < inventory < play vars < extra vars; magic vars present', async (t) => {
@@ -487,9 +499,9 @@ test('events: play, batch, host and task events frame the run; a play with no ho
   );
   t.deepEqual(
     s.events.map((e) => e.type),
-    ['play:start', 'batch:start', 'host:start', 'task:start', 'task:end', 'task:start', 'task:end', 'host:end', 'play:end', 'play:start', 'play:end'],
+    ['play:start', 'batch:start', 'host:start', 'task:start', 'task:end', 'host:end', 'play:end', 'play:start', 'play:end'],
   );
-  t.like(s.events[9], { type: 'play:start', play: 'empty', hosts: [] });
+  t.like(s.events[7], { type: 'play:start', play: 'empty', hosts: [] });
 });
 
 test('task become is passed to every exec of the task', async (t) => {
@@ -525,7 +537,85 @@ test('apply returning { changed: false } (command changedWhen) reports ok and no
   });
   const r = role('r', { tasks: () => [mod({}, { notify: ['h'], register: 'out' })], handlers: () => [named(s.fake({ id: 'h' }), 'h')] });
   const sum = await runPlays([{ name: 'p', hosts: 'web', roles: [r] }], s.opts);
-  t.deepEqual(statuses(s.events, 'w1'), ['Gathering Facts=ok', 'cmd=ok']);
+  t.deepEqual(statuses(s.events, 'w1'), ['cmd=ok']);
   t.is(sum.stats.get('w1')!.changed, 0);
   t.false(s.journal.includes('w1:plan:h'));
+});
+
+// ---------------------------------------------------------------- batched planning
+
+/** A module whose plan reads `probe` and changes when the answer is not `want`. */
+function probingSetup(answers: Record<string, string>) {
+  const s = setup({ web: ['w1'] });
+  const reads: string[][] = [];
+  const applied: string[] = [];
+  s.opts.batch = true;
+  s.opts.pool = {
+    async get(host) {
+      return {
+        host,
+        exec: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+        $: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+        read: async (cmds) => {
+          reads.push(cmds.map((c) => c.text));
+          return cmds.map((c) => ({ stdout: answers[c.text] ?? '', stderr: '', exitCode: 0 }));
+        },
+        put: async () => {},
+        close: async () => {},
+      };
+    },
+    async closeAll() {},
+  };
+  const mod = defineModule<{ probe: string | ((v: Record<string, unknown>) => string); want: string }>({
+    name: 'probe',
+    async plan(ctx, a) {
+      const probe = typeof a.probe === 'function' ? a.probe(ctx.vars) : a.probe;
+      const [r] = await ctx.conn.read([{ text: probe, masked: probe }]);
+      return r.stdout === a.want ? null : { summary: `${probe}: ${r.stdout} → ${a.want}`, data: probe };
+    },
+    async apply(_ctx, _a, change) {
+      applied.push(change.data as string);
+      answers[change.data as string] = 'fixed';
+    },
+  });
+  return { s, reads, applied, mod };
+}
+
+test('batched: an unchanged run of tasks is read in one exec', async (t) => {
+  const { s, reads, mod } = probingSetup({ a: 'ok', b: 'ok', c: 'ok' });
+  const sum = await runPlays([{ name: 'p', hosts: 'web', tasks: () => ['a', 'b', 'c'].map((p) => mod({ probe: p, want: 'ok' })) }], s.opts);
+  t.is(sum.exitCode, 0);
+  t.deepEqual(reads, [['a', 'b', 'c']]);
+  // -v: each task shows the probe it was answered from, with its exit code and output
+  const logs = s.events.flatMap((e) => (e.type === 'log' ? [e.line] : []));
+  t.deepEqual(logs.slice(0, 3), ['probe (batched read) $ a', 'exit 0', '  out| ok']);
+});
+
+test('batched: after an apply the tasks after it are read again; check mode reads once', async (t) => {
+  const live = probingSetup({ a: 'ok', b: 'bad', c: 'ok' });
+  const tasks = (m: typeof live.mod) => () => [m({ probe: 'a', want: 'ok' }), m({ probe: 'b', want: 'fixed' }), m({ probe: 'c', want: 'ok' })];
+  await runPlays([{ name: 'p', hosts: 'web', tasks: tasks(live.mod) }], live.s.opts);
+  t.deepEqual(live.reads, [['a', 'b', 'c'], ['c']]);
+  t.deepEqual(live.applied, ['b']);
+  const dry = probingSetup({ a: 'ok', b: 'bad', c: 'ok' });
+  await runPlays([{ name: 'p', hosts: 'web', tasks: tasks(dry.mod) }], { ...dry.s.opts, check: true });
+  t.deepEqual(dry.reads, [['a', 'b', 'c']]);
+  t.deepEqual(dry.applied, []);
+});
+
+test('batched: a plan whose probe depends on a registered result reads for itself when the batch guessed wrong', async (t) => {
+  const { s, reads, mod } = probingSetup({ a: 'ok', 'after-skip': 'ok', 'after-run': 'ok' });
+  const dependent = (v: Record<string, unknown>) => ((v.r as { skipped?: boolean } | undefined)?.skipped ? 'after-skip' : 'after-run');
+  await runPlays(
+    [
+      {
+        name: 'p',
+        hosts: 'web',
+        tasks: () => [mod({ probe: 'a', want: 'ok' }, { register: 'r', when: () => false }), mod({ probe: dependent, want: 'ok' })],
+      },
+    ],
+    s.opts,
+  );
+  // discovery saw no `r` yet and read after-run; the real plan asked for after-skip
+  t.deepEqual(reads, [['after-run'], ['after-skip']]);
 });

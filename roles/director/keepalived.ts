@@ -1,0 +1,133 @@
+// What the director renders: keepalived.conf's values for one director, built from the cluster
+// model, this host's name and its facts. The template only prints them; a keepalived option
+// lives here (its value) and in templates/keepalived.conf.ejs (its line).
+import { createHash } from 'node:crypto';
+import { CHECKS } from '../../lib/lvs/checks.ts';
+import { hostLanInterface, type ClusterModel, type VirtualService } from '../../lib/lvs/index.ts';
+import { secret, type Secret } from '../../lib/shell.ts';
+import type { Facts } from '../../lib/types.ts';
+
+export interface KeepalivedInstance {
+  name: string;
+  vrid: number;
+  priority: number;
+  advertInt: number;
+  preempt: boolean;
+  /** seconds; 0: preempt at once */
+  preemptDelay: number;
+  /** a Secret: the template module renders its value and masks it in diffs */
+  authPass?: Secret;
+  /** without prefix: rendered as /32 on the LAN interface */
+  addresses: string[];
+  /** `bal1 150 (this director), bal2 100`, for the reader of keepalived.conf */
+  electorate: string;
+}
+
+export interface KeepalivedRealServer {
+  name: string;
+  ip: string;
+  /** none for a firewall-mark service */
+  port?: number;
+  weight: number;
+  /** TCP_CHECK, HTTP_GET, SSL_GET … and the statements of its block */
+  check: { type: string; lines: string[] };
+}
+
+export interface KeepalivedVirtualServer {
+  /** `172.28.128.200 80`, or `fwmark 1` in a co-located cluster */
+  address: string;
+  /** what the fwmark stands for, for the reader */
+  comment?: string;
+  delayLoop: number;
+  lbAlgo: string;
+  lbKind: string;
+  /** none for a firewall-mark service */
+  protocol?: string;
+  persistenceTimeout?: number;
+  realServers: KeepalivedRealServer[];
+  /** as ipvsadm -Ln lists it: `TCP 172.28.128.200:80`, `FWM 1` */
+  ipvsKey: string;
+}
+
+export interface KeepalivedConfig {
+  routerId: string;
+  scriptUser: string;
+  vrrpVersion: 2 | 3;
+  interface: string;
+  instances: KeepalivedInstance[];
+  /** NAT with several instances: they must fail over together, the gateway sits in the first */
+  syncGroup?: string[];
+  syncDaemon?: { interface: string; instance: string };
+  virtualServers: KeepalivedVirtualServer[];
+}
+
+export function virtualServer(vs: VirtualService): KeepalivedVirtualServer {
+  const kind = CHECKS[vs.check.type];
+  return {
+    address: vs.fwmark !== undefined ? `fwmark ${vs.fwmark}` : `${vs.vip} ${vs.port}`,
+    comment: vs.fwmark !== undefined ? `${vs.vip}:${vs.port}/${vs.protocol} (marked by /etc/lvsplay/colocation.nft)` : undefined,
+    delayLoop: vs.check.delay_loop,
+    lbAlgo: vs.lbAlgo,
+    lbKind: vs.lbKind,
+    // a firewall-mark service has no protocol and its real servers no port (keepalived warns and
+    // clears them): the checkers are told the port to connect to instead
+    protocol: vs.fwmark !== undefined ? undefined : vs.protocol.toUpperCase(),
+    persistenceTimeout: vs.persistenceTimeout,
+    realServers: vs.realServers.map((rs) => ({
+      name: rs.name,
+      ip: rs.ip,
+      port: vs.fwmark !== undefined ? undefined : vs.port,
+      weight: rs.weight,
+      check: { type: vs.check.type, lines: [...(vs.fwmark !== undefined ? [`connect_port ${vs.port}`] : []), ...kind.lines(vs.check)] },
+    })),
+    ipvsKey: vs.fwmark !== undefined ? `FWM ${vs.fwmark}` : `${vs.protocol.toUpperCase()} ${vs.vip}:${vs.port}`,
+  };
+}
+
+export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts | undefined): KeepalivedConfig {
+  if (!model.directors.includes(host)) throw new Error(`${host} is not in the group directors`);
+  const iface = hostLanInterface(model, host, facts);
+  const instances = model.instances.map((inst, i) => ({
+    name: inst.name,
+    vrid: inst.vrid,
+    priority: inst.priorities[host],
+    advertInt: model.vrrp.advertInt,
+    preempt: model.vrrp.preempt,
+    preemptDelay: model.vrrp.preemptDelay,
+    authPass: model.vrrp.authPass === undefined ? undefined : secret(model.vrrp.authPass),
+    addresses: i === 0 && model.natGateway ? [inst.vip, model.natGateway] : [inst.vip],
+    electorate: Object.entries(inst.priorities)
+      .sort((a, b) => b[1] - a[1])
+      .map(([d, p]) => `${d} ${p}${d === host ? ' (this director)' : ''}`)
+      .join(', '),
+  }));
+  return {
+    routerId: host,
+    scriptUser: model.scriptUser,
+    vrrpVersion: model.vrrp.version,
+    interface: iface,
+    instances,
+    syncGroup: model.natGateway && instances.length > 1 ? instances.map((i) => i.name) : undefined,
+    syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance } : undefined,
+    virtualServers: model.services.map(virtualServer),
+  };
+}
+
+/**
+ * What the directors must share to hear each other's adverts — version, interval, VRIDs, the
+ * password (as a hash) — as a small text file. Rolled out one director at a time, a change of these
+ * leaves the two sides deaf to each other: both become MASTER, and the last to announce the VIP by
+ * gratuitous ARP keeps the clients even after it steps down. A reload does not re-announce; a
+ * restart makes the new MASTER announce last, so a change of this file restarts keepalived.
+ */
+export function vrrpPeerSettings(ka: KeepalivedConfig): string {
+  const lines = ['# written by lvsplay (roles/director): VRRP settings every director must share', `vrrp_version ${ka.vrrpVersion}`];
+  for (const i of ka.instances) {
+    const auth = i.authPass ? `PASS sha256:${createHash('sha256').update(i.authPass.value).digest('hex').slice(0, 16)}` : 'none';
+    lines.push(`${i.name} vrid ${i.vrid} advert_int ${i.advertInt} auth ${auth}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The kernel modules a director loads: ip_vs and one per scheduler in use. */
+export const directorKernelModules = (model: ClusterModel): string[] => ['ip_vs', ...model.algos.map((a) => `ip_vs_${a}`)];

@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+import type { Role } from '../../lib/types.ts';
+import tasks, { type UpstreamVars } from './tasks.ts';
+
+/** A stand-in for the application servers the real servers' nginx proxies to (seed 004's 192.168.3.31–33). */
+export const upstream: Role<UpstreamVars> = {
+  name: 'upstream',
+  dir: fileURLToPath(new URL('.', import.meta.url)),
+  defaults: {},
+  tasks,
+};
+
+export default upstream;
+export type { UpstreamVars };

@@ -1,0 +1,159 @@
+// @lab inventory/colocated.yml — test/run.ts brings this lab up for the 5x files (after the lab.yml one is down).
+// Seed 004's cluster on its own lab: four nodes, each director AND real server (LVS-DR), services on
+// 80/443/8443/6443, an upstream behind each node's /healthz. In Molecule's order: converge from
+// pristine, converge again (0 changed), keepalived -t on every node; then the proofs: no request
+// handled twice (IPVS counters), an even rr spread on every port over the four nodes, the two-level
+// check taking a node out of every service when its upstream dies, and the drill (stop, poweroff).
+import test from 'ava';
+import path from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { sh } from '../../lib/shell.ts';
+import { parseProbe } from '../../roles/client/verify.ts';
+import { Lab, ROOT, describeRun, lab as labCmd, parseIpvsadm, playbook, runLocal, totals } from '../helpers/lab-cluster.ts';
+import type { RunRecord } from '../../lib/drill/types.ts';
+
+const INVENTORY = path.join(ROOT, 'inventory/colocated.yml');
+const NODES = ['node1', 'node2', 'node3', 'node4'];
+const VIP = '192.168.2.100';
+const PORTS = [
+  { port: 80, mark: 1, scheme: 'http' },
+  { port: 443, mark: 2, scheme: 'https' },
+  { port: 8443, mark: 3, scheme: 'https' },
+  { port: 6443, mark: 4, scheme: 'https' },
+];
+const REQUESTS = 40;
+const MASTER = 'node1'; // the highest derived priority (150)
+
+let lab: Lab;
+test.before(async () => {
+  lab = await Lab.open(INVENTORY);
+});
+test.after.always(async () => {
+  await lab?.close();
+});
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** `ipvsadm -Ln --stats` → FWM mark → Conns (connections this node's IPVS scheduled). */
+function scheduledConns(stats: string): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const m of stats.matchAll(/^FWM\s+(\d+)\s+(\d+)\s/gm)) out[Number(m[1])] = Number(m[2]);
+  return out;
+}
+
+/** N requests, each with its own id in the URL and a new connection, in one curl on the client. */
+async function tagged(scheme: string, port: number, tag: string, n: number) {
+  const urls = Array.from({ length: n }, (_, i) => `${scheme}://${VIP}:${port}/?${tag}-${i}`);
+  const out = await lab.run('client', sh`curl -s -k -g -m 3 -H ${'Connection: close'} -w ${'\\nlvsplay-req code=%{http_code}\\n'} ${urls}`, { timeoutMs: n * 4000 + 10_000 });
+  return parseProbe(out);
+}
+
+test.serial('converge from pristine, again with 0 changed; keepalived -t clean on every node', async (t) => {
+  t.timeout(25 * 60_000);
+  const reset = await labCmd('reset', INVENTORY);
+  t.is(reset.code, 0, reset.stderr);
+  const first = await playbook('site', INVENTORY);
+  t.is(first.code, 0, describeRun(first));
+  t.log(`fresh converge: ${secs(first.ms)}, ${totals(first.report!).changed} changed`);
+  const second = await playbook('site', INVENTORY);
+  t.is(second.code, 0, describeRun(second));
+  t.is(totals(second.report!).changed, 0, describeRun(second));
+  t.log(`second converge: ${secs(second.ms)}, 0 changed`);
+  for (const n of NODES) {
+    const r = await lab.exec(n, sh`keepalived -t -f /etc/keepalived/keepalived.conf 2>&1`);
+    t.is(r.exitCode, 0, `${n}: keepalived -t: ${r.stdout}`);
+    t.is(r.stdout.trim(), '', `${n}: keepalived -t says nothing (no warning): ${r.stdout}`);
+    const ipvs = parseIpvsadm(await lab.run(n, sh`ipvsadm -Ln`));
+    t.deepEqual(ipvs.map((s) => `${s.proto} ${s.addr}`), PORTS.map((p) => `FWM ${p.mark}`), `${n}: every node loads the four firewall-mark services`);
+    t.true(ipvs.every((s) => s.reals.length === 4), `${n}: four real servers in each: ${JSON.stringify(ipvs)}`);
+  }
+  t.deepEqual(await lab.holders(VIP), [MASTER]);
+});
+
+test.serial('each request answered once, by one node, evenly over the four (rr, every port); the receiving nodes scheduled nothing', async (t) => {
+  t.timeout(10 * 60_000);
+  await Promise.all(NODES.map((n) => lab.run(n, sh`ipvsadm -Z && : > /var/log/nginx/access.log`)));
+  const tag = `lvsplay50-${Date.now()}`;
+  for (const p of PORTS) {
+    const answers = await tagged(p.scheme, p.port, `${tag}-${p.port}`, REQUESTS);
+    t.is(answers.length, REQUESTS);
+    t.deepEqual(answers.filter((a) => a.status !== 200), [], `${p.port}: every request answered 200`);
+    const counts: Record<string, number> = {};
+    for (const a of answers) counts[a.server!] = (counts[a.server!] ?? 0) + 1;
+    t.log(`${p.port}: ${NODES.map((n) => `${n} ${counts[n] ?? 0}`).join(', ')}`);
+    for (const n of NODES) t.true(Math.abs((counts[n] ?? 0) - REQUESTS / NODES.length) <= 1, `${p.port}: ${n} answered ${counts[n] ?? 0} of ${REQUESTS} (25 % ± 1)`);
+  }
+  // nginx's access logs: every id once, on exactly one node
+  const seen = new Map<string, string[]>();
+  for (const n of NODES) {
+    const log = await lab.run(n, sh`cat /var/log/nginx/access.log`);
+    for (const m of log.matchAll(new RegExp(`GET /\\?(${tag}-\\d+-\\d+) `, 'g'))) seen.set(m[1], [...(seen.get(m[1]) ?? []), n]);
+  }
+  t.is(seen.size, REQUESTS * PORTS.length, 'every request reached nginx');
+  const twice = [...seen].filter(([, ns]) => ns.length !== 1);
+  t.deepEqual(twice, [], 'no request handled twice');
+  // IPVS: the MASTER scheduled every connection; a node that received a forwarded one scheduled none
+  for (const n of NODES) {
+    const conns = scheduledConns(await lab.run(n, sh`ipvsadm -Ln --stats`));
+    t.log(`${n}: IPVS Conns per firewall mark ${JSON.stringify(conns)}`);
+    for (const p of PORTS) t.is(conns[p.mark], n === MASTER ? REQUESTS : 0, `${n}: FWM ${p.mark} (${p.port}) scheduled ${conns[p.mark]} connections`);
+  }
+});
+
+test.serial("an upstream dies: the two-level check takes its node out of every service; back when it returns", async (t) => {
+  t.timeout(5 * 60_000);
+  const victim = 'node2';
+  const unit = 'lvsplay-upstream@8082.service';
+  const ip = lab.lanIp(victim);
+  const inEvery = async (want: boolean) => {
+    const ipvs = parseIpvsadm(await lab.run(MASTER, sh`ipvsadm -Ln`));
+    return ipvs.length === PORTS.length && ipvs.every((s) => s.reals.some((r) => r.addr.startsWith(`${ip}:`)) === want);
+  };
+  try {
+    await lab.run('upstream', sh`systemctl stop ${unit}`);
+    const out = await lab.until(() => inEvery(false), 60_000);
+    t.truthy(out !== undefined, `${victim} left every service within 60 s`);
+    t.log(`${victim} out of all four services ${secs(out ?? 0)} after its upstream stopped`);
+    for (const p of PORTS) {
+      const answers = await tagged(p.scheme, p.port, `down-${p.port}`, 12);
+      const who = new Set(answers.map((a) => a.server));
+      t.false(who.has(victim), `${p.port}: ${victim} answered no request`);
+      t.true(answers.every((a) => a.status === 200), `${p.port}: the others answered all 12`);
+    }
+  } finally {
+    await lab.run('upstream', sh`systemctl start ${unit}`);
+  }
+  const back = await lab.until(() => inEvery(true), 60_000);
+  t.truthy(back !== undefined, `${victim} back in every service within 60 s`);
+  t.log(`${victim} back in all four services ${secs(back ?? 0)} after its upstream started`);
+});
+
+test.serial('the drill (stop, poweroff): outage within VRRP theory, the survivors serve every port, the cluster as found', async (t) => {
+  t.timeout(20 * 60_000);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lvsplay-drill50-'));
+  try {
+    const json = path.join(dir, 'drill.json');
+    const r = await runLocal(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'playbooks/drill.ts'), '-i', INVENTORY, '--mode', 'stop,poweroff', '--json', json], 20 * 60_000);
+    t.is(r.code, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+    const { runs } = JSON.parse(readFileSync(json, 'utf8')) as { runs: RunRecord[] };
+    t.deepEqual(runs.map((x) => x.label.mode), ['stop', 'poweroff']);
+    for (const run of runs) {
+      const m = run.metrics;
+      t.log(`${run.label.mode}: outage ${m.outageMs.toFixed(0)} ms (theory ${m.theory?.outageMinMs.toFixed(0)}–${m.theory?.outageMaxMs.toFixed(0)} ms), takeover ${m.takeoverMs?.toFixed(0)} ms by ${run.backup}, failback outage ${m.failback?.outageMs.toFixed(0)} ms`);
+      t.is(run.master, MASTER);
+      t.true(run.restored?.ok, `${run.label.mode}: restored as found: ${run.restored?.problems.join('; ')}`);
+      // as the 5-host lab: the client's outage is VRRP's figure plus the ARP update and the probe's resolution
+      t.true(m.outageMs <= m.theory!.theoryMs + 1500, `${run.label.mode}: outage ${m.outageMs.toFixed(0)} ms within theory ${m.theory!.theoryMs.toFixed(0)} ms + 1.5 s`);
+      const servers = new Set(run.timeline.samples.filter((s) => s.ok && s.t > run.killAt && (run.restoreAt === undefined || s.t < run.restoreAt)).map((s) => s.server));
+      t.false(servers.has(MASTER) && run.label.mode === 'poweroff', 'the powered-off node answered nothing while off');
+      t.true(servers.size >= 3, `${run.label.mode}: the survivors served during the failure (${[...servers].join(', ')})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // survivors and restored node: every port through the VIP, all four nodes answering
+  t.deepEqual(await lab.holders(VIP), [MASTER], 'the VIP back on the MASTER');
+  const verify = await playbook('site', INVENTORY, ['-t', 'verify']);
+  t.is(verify.code, 0, describeRun(verify));
+});
