@@ -155,15 +155,14 @@ export function limitFromFile(spec: string, cwd = process.cwd()): string {
   return patterns.join(',');
 }
 
-/** The first inventory source: -i, $LVSPLAY_INVENTORY, then Ansible's (env or ansible.cfg). */
-function inventorySource(flag: string | undefined, settings: AnsibleSettings, env: NodeJS.ProcessEnv): string | undefined {
-  if (flag) return flag;
-  if (env.LVSPLAY_INVENTORY) return env.LVSPLAY_INVENTORY;
+/** The inventory sources, in order: every -i, else $LVSPLAY_INVENTORY, else Ansible's (env or ansible.cfg, a path list). */
+function inventorySources(flags: string[] | undefined, settings: AnsibleSettings, env: NodeJS.ProcessEnv): string[] | undefined {
+  if (flags?.length) return flags;
+  if (env.LVSPLAY_INVENTORY) return [env.LVSPLAY_INVENTORY];
   const list = settings.inventory;
   if (!list?.length) return undefined;
-  if (list.length > 1) throw new UsageError(`${settings.origin.inventory} lists ${list.length} inventories; lvsplay reads one: pass -i`);
-  if (!fs.existsSync(list[0])) return undefined; // Ansible's default /etc/ansible/hosts is not there either: "no inventory"
-  return list[0];
+  if (list.length === 1 && !fs.existsSync(list[0])) return undefined; // Ansible's default /etc/ansible/hosts is not there either: "no inventory"
+  return list;
 }
 
 /**
@@ -198,8 +197,8 @@ export function parseCommonArgs<E extends Options = {}>(
   const privateKey = (v['private-key'] as string | undefined) ?? (v['key-file'] as string | undefined);
   const limit = v.limit as string | undefined;
   const args: CommonArgs = {
-    inventory: inventorySource((v.inventory as string[] | undefined)?.[0], settings, env),
-    inventories: (v.inventory as string[] | undefined)?.length ? (v.inventory as string[]) : undefined,
+    inventory: inventorySources(v.inventory as string[] | undefined, settings, env)?.[0],
+    inventories: inventorySources(v.inventory as string[] | undefined, settings, env),
     limit: limit?.startsWith('@') ? limitFromFile(limit) : limit,
     tags: splitList(v.tags as string[] | undefined),
     skipTags: splitList(v['skip-tags'] as string[] | undefined),

@@ -189,6 +189,7 @@ export function varsFor(
 
 /** Hosts a play selects, intersected with --limit, in inventory order. */
 export function playHosts(inventory: Inventory, play: Play, limit?: string): Host[] {
+  if (play.optional && !inventory.groups.has(play.hosts)) return [];
   const hosts = inventory.select(play.hosts);
   if (!limit) return hosts;
   const allowed = new Set(inventory.select(limit).map((h) => h.name));

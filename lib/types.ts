@@ -210,6 +210,8 @@ export interface Play {
   /** stop the play when more than this share of a batch failed (default 0: any failure in a batch stops later batches) */
   maxFailPercentage?: number;
   gatherFacts?: boolean;
+  /** a play for a group only some inventories have (the co-located cluster's upstreams): no warning when it is absent */
+  optional?: boolean;
 }
 
 /** Bad input caught before any host is touched: names file, key, value. */

@@ -6,7 +6,7 @@ import { realserver } from '../roles/realserver/index.ts';
 import { upstream } from '../roles/upstream/index.ts';
 
 /** The application stand-ins the real servers' nginx proxies /healthz to (co-located inventory). */
-export const upstreamPlay: Play = { name: 'upstreams', hosts: 'upstreams', roles: [upstream] };
+export const upstreamPlay: Play = { name: 'upstreams', hosts: 'upstreams', roles: [upstream], optional: true };
 
 /** Real servers first (the VIP on lo and the ARP sysctls before any director sends them traffic). */
 export const realserverPlay: Play = { name: 'realservers', hosts: 'realservers', roles: [realserver] };

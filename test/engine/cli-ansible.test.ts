@@ -247,6 +247,10 @@ test.serial('ANSIBLE_INVENTORY, ANSIBLE_REMOTE_USER, ANSIBLE_PRIVATE_KEY_FILE wo
   t.regex(lvsplayWins.stdout, /hosts \(1\):\n {4}only/);
   const iWins = await adhoc(['-i', one, '--list-hosts'], { ...env, LVSPLAY_INVENTORY: inventory });
   t.regex(iWins.stdout, /hosts \(1\):\n {4}only/);
+  // a path list, as Ansible reads it: every source, merged in order
+  const both = await adhoc(['--list-hosts'], { ...env, ANSIBLE_INVENTORY: `${one},${bare}` });
+  t.is(both.code, 0, both.stdout + both.stderr);
+  t.regex(both.stdout, /hosts \(3\):/);
   const badForks = await site([], { ...env, ANSIBLE_FORKS: 'lots' });
   t.is(badForks.code, 1);
   t.regex(badForks.stderr, /environment ANSIBLE_FORKS: expected an integer, got "lots"/);

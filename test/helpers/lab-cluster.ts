@@ -103,7 +103,7 @@ export function tempInventory(from: string, edit: (doc: any) => void): { file: s
   const doc = YAML.parse(readFileSync(from, 'utf8'));
   const vars = (doc.all.vars ??= {});
   for (const key of ['ansible_ssh_private_key_file', 'lvsplay_known_hosts']) {
-    if (typeof vars[key] === 'string') vars[key] = path.resolve(path.dirname(from), vars[key]);
+    if (typeof vars[key] === 'string') vars[key] = path.resolve(path.dirname(from), vars[key].replaceAll('{{ inventory_dir }}', path.dirname(path.resolve(from))));
   }
   edit(doc);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lvsplay-inv-'));

@@ -248,9 +248,10 @@ const REFUSALS: Array<{ title: string; edit?: (doc: any) => void; extra?: string
   { title: 'priority outside 1..254', edit: (doc) => void (hostEntry(doc, 'bal1').lvs_priority = 255), expect: /host bal1: lvs_priority = 255: VRRP priorities run from 1 to 254/ },
   { title: 'VIP outside the LAN', extra: ['-e', '{lvs_vips: [10.9.9.9]}'], expect: /lvs_vips\[0\] = "10\.9\.9\.9": is outside lan_cidr 172\.28\.128\.0\/24/ },
   {
-    title: 'a host both director and real server',
+    title: 'a host both director and real server, with NAT',
     edit: (doc) => void (doc.all.children.realservers.hosts.bal2 = null),
-    expect: /host bal2: groups = .*co-located layout\) is not supported yet/,
+    extra: ['-e', '{lvs_services: [{port: 80, lb_kind: NAT}], lvs_nat_gateway: 172.28.128.254}'],
+    expect: /lvs_services\[0\]\.lb_kind = "NAT": bal2 is director and real server at once: a co-located cluster forwards by Direct Routing only/,
   },
   { title: 'unknown lb_algo', extra: ['-e', '{lvs_services: [{port: 80, lb_algo: fastest}]}'], expect: /lvs_services\[0\]\.lb_algo = "fastest": unknown IPVS scheduler/ },
   { title: 'unknown lb_kind', extra: ['-e', '{lvs_services: [{port: 80, lb_kind: FAST}]}'], expect: /lvs_services\[0\]\.lb_kind = "FAST": unknown IPVS forwarding method/ },
