@@ -196,9 +196,10 @@ export function parseCommonArgs<E extends Options = {}>(
   hkc ??= settings.hostKeyChecking === undefined ? 'accept-new' : settings.hostKeyChecking ? 'strict' : 'off';
   const privateKey = (v['private-key'] as string | undefined) ?? (v['key-file'] as string | undefined);
   const limit = v.limit as string | undefined;
+  const inventories = inventorySources(v.inventory as string[] | undefined, settings, env);
   const args: CommonArgs = {
-    inventory: inventorySources(v.inventory as string[] | undefined, settings, env)?.[0],
-    inventories: inventorySources(v.inventory as string[] | undefined, settings, env),
+    inventory: inventories?.[0],
+    inventories,
     limit: limit?.startsWith('@') ? limitFromFile(limit) : limit,
     tags: splitList(v.tags as string[] | undefined),
     skipTags: splitList(v['skip-tags'] as string[] | undefined),
