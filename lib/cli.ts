@@ -6,13 +6,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ansibleSettings, type AnsibleSettings } from './ansible-cfg.ts';
-import { parseExtraVars } from './extravars.ts';
-import { loadInventory } from './inventory.ts';
-import { formatRecap, jsonReport, writeJsonReport } from './report.ts';
 import { emptyFacts, playHosts, runPlays, shouldRunByTags, taskName, validatePlays, varsFor, type RunSummary } from './runner.ts';
-import { ConnectionPool, type ConnectOptions, type HostKeyChecking } from './ssh.ts';
+import type { ConnectOptions, HostKeyChecking } from './ssh.ts';
 import { ConfigError, type Facts, type Host, type Inventory, type Play, type RunEvent, type Task } from './types.ts';
-import { createUi } from './ui.ts';
+// Imported where used, not here: --help, --version and the listings start without them (issue 13):
+// ./inventory.ts and ./extravars.ts (yaml, zod), ./ssh.ts (the transport), ./ui.ts (listr2), ./report.ts.
 
 /** Bad command line: printed with a pointer to --help, exit 1. */
 export class UsageError extends Error {
@@ -244,6 +242,7 @@ export function applyConnectionDefaults(inventory: Inventory, args: Pick<CommonA
 /** Inventory and extra vars from parsed args (throws ConfigError / UsageError). */
 export async function loadFromArgs(args: CommonArgs): Promise<{ inventory: Inventory; extraVars: Record<string, unknown> }> {
   if (!args.inventory) throw new UsageError('no inventory: pass -i FILE, set LVSPLAY_INVENTORY or ANSIBLE_INVENTORY, or name one in ansible.cfg');
+  const [{ parseExtraVars }, { loadInventory }] = await Promise.all([import('./extravars.ts'), import('./inventory.ts')]);
   const extraVars = await parseExtraVars(args.extraVars, process.cwd());
   const inventory = await loadInventory(args.inventories ?? args.inventory, { extraVars });
   applyConnectionDefaults(inventory, args);
@@ -488,6 +487,11 @@ async function run(def: PlaybookDef, argv: string[]): Promise<number> {
   } catch (err) {
     return printError(err);
   }
+  const [{ createUi }, { ConnectionPool }, { formatRecap, jsonReport, writeJsonReport }] = await Promise.all([
+    import('./ui.ts'),
+    import('./ssh.ts'),
+    import('./report.ts'),
+  ]);
 
   const ui = createUi({ verbose: args.verbose > 0, diff: args.diff });
   if (args.verbose >= 3) {

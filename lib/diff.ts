@@ -1,5 +1,10 @@
 // Unified diffs for --diff (jsdiff) and the redaction of secret values in them.
-import { createTwoFilesPatch } from 'diff';
+import { createRequire } from 'node:module';
+
+// jsdiff is loaded on the first diff, not with every module that may make one (issue 13: start-up).
+// require() keeps unifiedDiff synchronous; the package ships the same code as CommonJS.
+let jsdiff: typeof import('diff') | undefined;
+const loadJsdiff = () => (jsdiff ??= createRequire(import.meta.url)('diff') as typeof import('diff'));
 
 export const MASK = '********';
 
@@ -20,7 +25,7 @@ export function unifiedDiff(path: string, before: string | null, after: string |
   if (isBinary(a) || isBinary(b) || a.length + b.length > MAX_DIFF_BYTES) {
     return `Binary or large files ${from} (${a.length} bytes) and ${to} (${b.length} bytes) differ\n`;
   }
-  const patch = createTwoFilesPatch(from, to, a, b, undefined, undefined, { context: 3 });
+  const patch = loadJsdiff().createTwoFilesPatch(from, to, a, b, undefined, undefined, { context: 3 });
   // jsdiff starts with a "===" underline line; unified diff readers expect the --- / +++ headers first.
   return patch.replace(/^=+\n/, '');
 }

@@ -1,12 +1,10 @@
 // Ad-hoc: one shell command on every matching host, in parallel — like `ansible PATTERN -m shell -a CMD`.
 //   npx tsx playbooks/adhoc.ts -i inventory/lab.yml -l directors -- ipvsadm -Ln
-import chalk from 'chalk';
 import { COMMON_HELP, loadFromArgs, parseCommonArgs, poolOptions, printError, UsageError, versionText, type CommonArgs } from '../lib/cli.ts';
-import { jsonReport, writeJsonReport } from '../lib/report.ts';
 import { emptyStats, mapLimit, playHosts } from '../lib/runner.ts';
 import { literal } from '../lib/shell.ts';
-import { ConnectionPool } from '../lib/ssh.ts';
 import { UnreachableError, type HostStats, type TaskResult } from '../lib/types.ts';
+// chalk, the transport and the report are imported once there is a command to run (issue 13: start-up).
 
 const HELP = `Runs a shell command on matching hosts in parallel and prints each host's output and exit status.
 
@@ -61,6 +59,11 @@ async function adhoc(argv: string[]): Promise<number> {
     return 0;
   }
   if (!hosts.length) throw new UsageError(`no host matches "${args.limit ?? 'all'}"`);
+  const [{ default: chalk }, { ConnectionPool }, { jsonReport, writeJsonReport }] = await Promise.all([
+    import('chalk'),
+    import('../lib/ssh.ts'),
+    import('../lib/report.ts'),
+  ]);
 
   const stats = new Map<string, HostStats>(hosts.map((h) => [h.name, emptyStats()]));
   const results: Array<TaskResult & { rc?: number; stdout?: string; stderr?: string }> = [];

@@ -1,4 +1,3 @@
 import { main } from '../lib/cli.ts';
-import { clientPlay } from './plays.ts';
 
-await main({ description: 'Runs the client role on the clients group.', plays: () => [clientPlay] });
+await main({ description: 'Runs the client role on the clients group.', plays: async () => [(await import('./plays.ts')).clientPlay] });

@@ -3,14 +3,12 @@
 //   npx tsx playbooks/drill.ts -i inventory/lab.yml --mode stop,kill,link,poweroff --runs 3
 import path from 'node:path';
 import { abortOnSigint, loadFromArgs, printError, UsageError } from '../lib/cli.ts';
-import { labControl } from '../lab/drill-control.ts';
 import { DRILL_MODES } from '../lib/drill/modes.ts';
 import { drillUsage, parseDrillArgs } from '../lib/drill/options.ts';
-import { formatDrillSummary, writeDrillReports } from '../lib/drill/report.ts';
-import { runDrill } from '../lib/drill/run.ts';
 import { DrillError } from '../lib/drill/types.ts';
-import { createDrillUi } from '../lib/drill/ui.ts';
 import { ConfigError, UnreachableError } from '../lib/types.ts';
+// The drill itself, its view (listr2), its reports and the lab's power switch (zx) are imported
+// once the command line and inventory are read, so --help starts without them (issue 13).
 
 const DESCRIPTION = `Kills the MASTER director (${DRILL_MODES.join(' | ')}), measures the failover from the client, restores it and measures the failback.`;
 
@@ -30,6 +28,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const { args, drill } = parsed;
   const { inventory } = loaded;
+  const [{ labControl }, { formatDrillSummary, writeDrillReports }, { runDrill }, { createDrillUi }] = await Promise.all([
+    import('../lab/drill-control.ts'),
+    import('../lib/drill/report.ts'),
+    import('../lib/drill/run.ts'),
+    import('../lib/drill/ui.ts'),
+  ]);
 
   const ui = createDrillUi({ verbose: args.verbose > 0 });
   const abort = abortOnSigint('restoring the cluster, then stopping (Ctrl-C again to quit now and leave it broken)');

@@ -3,10 +3,7 @@
 //   npx tsx playbooks/inventory.ts -i hosts.ini -i extra.yml --host bal1
 //   npx tsx playbooks/inventory.ts -i inventory/ --graph [GROUP]
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { printError, UsageError } from '../lib/cli.ts';
-import { loadInventory } from '../lib/inventory.ts';
-import { hostVars, inventoryGraph, inventoryList } from '../lib/inventory/listing.ts';
 
 const HELP = `Prints the inventory as lvsplay reads it, like ansible-inventory.
 
@@ -48,6 +45,12 @@ async function run(argv: string[]): Promise<number> {
     if (positionals.length > (values.graph ? 1 : 0)) throw new UsageError(`unexpected argument: ${positionals.at(-1)}`);
     const sources = values.inventory ?? (process.env.LVSPLAY_INVENTORY ? [process.env.LVSPLAY_INVENTORY] : []);
     if (!sources.length) throw new UsageError('no inventory: pass -i SOURCE or set LVSPLAY_INVENTORY');
+    // imported here, not at the top, so --help starts without yaml and zod (issue 13)
+    const [{ default: YAML }, { loadInventory }, { hostVars, inventoryGraph, inventoryList }] = await Promise.all([
+      import('yaml'),
+      import('../lib/inventory.ts'),
+      import('../lib/inventory/listing.ts'),
+    ]);
     const inv = await loadInventory(sources);
     const print = (v: unknown) => console.log(values.yaml ? YAML.stringify(v, { version: '1.1' }).trimEnd() : JSON.stringify(v, null, 4));
     if (values.list) print(inventoryList(inv));

@@ -1,4 +1,3 @@
 import { main } from '../lib/cli.ts';
-import { realserverPlay } from './plays.ts';
 
-await main({ description: 'Runs the realserver role on the realservers group.', plays: () => [realserverPlay] });
+await main({ description: 'Runs the realserver role on the realservers group.', plays: async () => [(await import('./plays.ts')).realserverPlay] });

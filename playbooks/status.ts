@@ -5,12 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { abortOnSigint, loadFromArgs, parseCommonArgs, printError, UsageError } from '../lib/cli.ts';
-import { clusterFromInventory } from '../lib/lvs/index.ts';
-import { ConnectionPool } from '../lib/ssh.ts';
-import { assess, type StatusReport } from '../lib/status/assess.ts';
+import type { StatusReport } from '../lib/status/assess.ts';
 import { normaliseArgv } from '../lib/status/args.ts';
-import { observe } from '../lib/status/observe.ts';
-import { renderStatus } from '../lib/status/render.ts';
+// The cluster model, the transport, the checks and the table view (cli-table3) are imported after
+// --help (issue 13: start-up).
 
 const DESCRIPTION = 'Shows the running cluster: VIP holders and VRRP states, the IPVS table with keepalived\'s checks, timeouts and connection table, sync daemon, real servers.';
 const HELP = `${DESCRIPTION}
@@ -54,6 +52,13 @@ async function main(argv: string[]): Promise<number> {
     return printError(err);
   }
   const { args, values } = parsed;
+  const [{ clusterFromInventory }, { ConnectionPool }, { assess }, { observe }, { renderStatus }] = await Promise.all([
+    import('../lib/lvs/index.ts'),
+    import('../lib/ssh.ts'),
+    import('../lib/status/assess.ts'),
+    import('../lib/status/observe.ts'),
+    import('../lib/status/render.ts'),
+  ]);
   let model;
   let watchS: number | undefined;
   let count: number | undefined;

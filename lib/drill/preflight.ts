@@ -93,10 +93,11 @@ export async function preflight(links: Links, targets: DrillTargets, opts: Drill
   });
 }
 
-/** The client has python3 for the probe, and every TCP service of every VIP answers 200 to it; how many. */
+/** The client has python3 for the probe, and every TCP service of every VIP answers 200 to it (HTTPS where the service is TLS); how many. */
 async function checkClient(clientConn: Conn, client: string, model: ClusterModel): Promise<number> {
-  const urls = model.services.filter((s) => s.protocol === 'tcp').map((s) => `http://${s.vip}:${s.port}/`);
-  const curls = urls.map((u) => sh`for i in 1 2 3; do curl -s -m 3 -o /dev/null -w '%{http_code} ' ${u}; done`);
+  const urls = model.services.filter((s) => s.protocol === 'tcp').map((s) => `${s.tls ? 'https' : 'http'}://${s.vip}:${s.port}/`);
+  // -k: the real servers' certificates are self-signed (generated once per host by the realserver role)
+  const curls = urls.map((u) => sh`for i in 1 2 3; do curl -s -k -m 3 -o /dev/null -w '%{http_code} ' ${u}; done`);
   const [py, ...answers] = await clientConn.read([sh`command -v python3`, ...curls]);
   if (py!.exitCode !== 0) throw new DrillError(`${client}: python3 is missing (the probe runs on it)`);
   urls.forEach((u, i) => {

@@ -35,6 +35,8 @@ export interface RealServer {
   name: string;
   ip: string;
   weight: number;
+  /** two-level health: this node's HTTP checks are proxied to `host:port` (lvs_upstream) */
+  upstream?: string;
 }
 
 export interface VirtualService {
@@ -50,6 +52,12 @@ export interface VirtualService {
   /** co-located clusters: a firewall-mark service (the mark set by the directors' nftables rule) */
   fwmark?: number;
   realServers: RealServer[];
+  /**
+   * The cluster's node-health check (its first HTTP_GET/SSL_GET service's check, and that port): a
+   * service whose own check does not reach the proxied health path (TCP_CHECK) runs it beside its own
+   * on the real servers with an upstream, so an upstream's death takes the node out of EVERY service.
+   */
+  nodeCheck?: { port: number; check: CheckVars };
 }
 
 export interface VrrpInstance {
@@ -141,11 +149,13 @@ export function buildCluster(input: ClusterInput): ClusterModel {
   checkVrids(at, vrids, layout.length, cv.lvs_vrids !== undefined);
   const instances: VrrpInstance[] = layout.map((l, i) => ({ name: `VI_${i + 1}`, vrid: vrids[i], vip: l.vip, priorities: l.priorities }));
 
-  const realservers: RealServer[] = realserverNames.map((name) => ({ name, ip: hosts[name].lan_ip ?? '', weight: hosts[name].lvs_weight }));
+  const realservers: RealServer[] = realserverNames.map((name) => ({ name, ip: hosts[name].lan_ip ?? '', weight: hosts[name].lvs_weight, ...(hosts[name].lvs_upstream ? { upstream: hosts[name].lvs_upstream } : {}) }));
   checkRealServers(at, cv, realservers, hosts);
   checkServices(at, cv, realservers, hosts);
   if (colocated.length) checkColocation(at, cv, directors, colocated, hosts);
 
+  const health = cv.lvs_services.find((s) => s.protocol === 'tcp' && CHECKS[s.check.type].http);
+  const nodeCheck = health && realservers.some((r) => r.upstream) ? { port: health.port, check: health.check } : undefined;
   const services: VirtualService[] = vips.flatMap((vip, v) =>
     cv.lvs_services.map((s, i) => ({
       ...(colocated.length ? { fwmark: v * cv.lvs_services.length + i + 1 } : {}),
@@ -158,6 +168,7 @@ export function buildCluster(input: ClusterInput): ClusterModel {
       check: s.check,
       tls: s.tls ?? CHECKS[s.check.type].tls,
       realServers: realservers,
+      ...(nodeCheck && !CHECKS[s.check.type].http ? { nodeCheck } : {}),
     })),
   );
   const kinds = [...new Set(cv.lvs_services.map((s) => s.lb_kind))];

@@ -29,8 +29,9 @@ export interface KeepalivedRealServer {
   /** none for a firewall-mark service */
   port?: number;
   weight: number;
-  /** TCP_CHECK, HTTP_GET, SSL_GET … and the statements of its block */
-  check: { type: string; lines: string[] };
+  /** TCP_CHECK, HTTP_GET, SSL_GET … and the statements of each block; keepalived counts the real
+   * server up only while every one of its checkers passes */
+  checks: { type: string; lines: string[] }[];
 }
 
 export interface KeepalivedVirtualServer {
@@ -78,7 +79,10 @@ export function virtualServer(vs: VirtualService): KeepalivedVirtualServer {
       ip: rs.ip,
       port: vs.fwmark !== undefined ? undefined : vs.port,
       weight: rs.weight,
-      check: { type: vs.check.type, lines: [...(vs.fwmark !== undefined ? [`connect_port ${vs.port}`] : []), ...kind.lines(vs.check)] },
+      checks: [
+        { type: vs.check.type, lines: [...(vs.fwmark !== undefined ? [`connect_port ${vs.port}`] : []), ...kind.lines(vs.check)] },
+        ...(rs.upstream && vs.nodeCheck ? [{ type: vs.nodeCheck.check.type, lines: [`connect_port ${vs.nodeCheck.port}`, ...CHECKS[vs.nodeCheck.check.type].lines(vs.nodeCheck.check)] }] : []),
+      ],
     })),
     ipvsKey: vs.fwmark !== undefined ? `FWM ${vs.fwmark}` : `${vs.protocol.toUpperCase()} ${vs.vip}:${vs.port}`,
   };

@@ -94,8 +94,13 @@ test.serial('each request answered once, by one node, evenly over the four (rr, 
   const twice = [...seen].filter(([, ns]) => ns.length !== 1);
   t.deepEqual(twice, [], 'no request handled twice');
   // IPVS: the MASTER scheduled every connection; a node that received a forwarded one scheduled none.
-  // Kernel 6.1 folds its per-CPU counters into what `ipvsadm --stats` reads on the 2 s estimator tick.
+  // Kernel 6.1 folds its per-CPU counters into what `ipvsadm --stats` reads on the 2 s estimator tick
+  // (later on a starved emulated CPU): wait, bounded, until the MASTER's count has settled.
   await sleep(3000);
+  await lab.until(async () => {
+    const conns = scheduledConns(await lab.run(MASTER, sh`ipvsadm -Ln --stats`));
+    return PORTS.every((p) => (conns[p.mark] ?? 0) >= REQUESTS);
+  }, 15_000, 1000);
   for (const n of NODES) {
     const conns = scheduledConns(await lab.run(n, sh`ipvsadm -Ln --stats`));
     t.log(`${n}: IPVS Conns per firewall mark ${JSON.stringify(conns)}`);
@@ -103,9 +108,9 @@ test.serial('each request answered once, by one node, evenly over the four (rr, 
   }
 });
 
-// Not yet green on the lab (2026-12-01): the node whose upstream was stopped had not left every service
-// 60 s later. Kept, skipped, until the two-level check is fixed (issue 8 stays open).
-test.serial.skip("an upstream dies: the two-level check takes its node out of every service; back when it returns", async (t) => {
+// 6443 is a TCP_CHECK service: its real servers also run the node's proxied /healthz check (port 80's
+// HTTP_GET), so the dead upstream takes the node out of that service too.
+test.serial("an upstream dies: the two-level check takes its node out of every service; back when it returns", async (t) => {
   t.timeout(5 * 60_000);
   const victim = 'node2';
   const unit = 'lvsplay-upstream@8082.service';
@@ -133,9 +138,8 @@ test.serial.skip("an upstream dies: the two-level check takes its node out of ev
   t.log(`${victim} back in all four services ${secs(back ?? 0)} after its upstream started`);
 });
 
-// Not yet green on the lab: the drill's preflight asks every service over plain HTTP, and 443 answers
-// 400 to it; the drill must learn the TLS services first (issue 8 stays open).
-test.serial.skip('the drill (stop, poweroff): outage within VRRP theory, the survivors serve every port, the cluster as found', async (t) => {
+// The drill's preflight asks every service for a 200, over HTTPS where the service is TLS.
+test.serial('the drill (stop, poweroff): outage within VRRP theory, the survivors serve every port, the cluster as found', async (t) => {
   t.timeout(20 * 60_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lvsplay-drill50-'));
   try {
@@ -158,8 +162,18 @@ test.serial.skip('the drill (stop, poweroff): outage within VRRP theory, the sur
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // the power cut closed this file's SSH connection to the old MASTER: new ones for what follows
+  await lab.close();
+  lab = await Lab.open(INVENTORY);
   // survivors and restored node: every port through the VIP, all four nodes answering
   t.deepEqual(await lab.holders(VIP), [MASTER], 'the VIP back on the MASTER');
-  const verify = await playbook('site', INVENTORY, ['-t', 'verify']);
+  // Seen once right after a poweroff's failback (2026-12-01): 2 of the 20 port-80 requests unanswered,
+  // all answered 10 s later. Settled within 30 s is the claim; an earlier miss is logged, not hidden.
+  let verify = await playbook('site', INVENTORY, ['-t', 'verify']);
+  for (let attempt = 2; verify.code !== 0 && attempt <= 3; attempt++) {
+    t.log(`verify attempt ${attempt - 1} after the drill failed:\n${describeRun(verify).split('\n').slice(0, 6).join('\n')}`);
+    await sleep(10_000);
+    verify = await playbook('site', INVENTORY, ['-t', 'verify']);
+  }
   t.is(verify.code, 0, describeRun(verify));
 });

@@ -267,6 +267,12 @@ test('compareStates: as found → no problems; each kind of leftover is named', 
   t.regex(problems[2]!, /bal1: LAN link is down, was up/);
   t.regex(problems[3]!, /bal2: IPVS rules differ/);
   t.deepEqual(compareStates(before, { bal1: state(HELD) }, ['172.28.128.200']).at(-1), 'bal2: no state read after the drill');
+  // a real server its health check had taken out before the drill and put back since: as found
+  const reals = (...ips: string[]) => ['-A -f 4 -s rr', ...ips.map((ip) => `-a -f 4 -r ${ip}:0 -g -w 1`)];
+  const ipvs = (rules: string[]) => ({ bal1: state(HELD, { ipvs: rules }), bal2: state('') });
+  t.deepEqual(compareStates(ipvs(reals('10.0.0.1', '10.0.0.2')), ipvs(reals('10.0.0.1', '10.0.0.2', '10.0.0.3')), ['172.28.128.200']), []);
+  t.regex(compareStates(ipvs(reals('10.0.0.1', '10.0.0.2')), ipvs(reals('10.0.0.1')), ['172.28.128.200'])[0]!, /bal1: IPVS rules differ/, 'one missing after the drill is a problem');
+  t.regex(compareStates(ipvs(reals('10.0.0.1')), ipvs(['-A -f 5 -s rr', ...reals('10.0.0.1')]), ['172.28.128.200'])[0]!, /bal1: IPVS rules differ/, 'a service more is a problem');
 });
 
 // ------------------------------------------------------------------ targets, labels

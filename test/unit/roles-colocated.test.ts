@@ -43,9 +43,12 @@ test('keepalived.conf on a node: fwmark services with every node as real server,
   t.notRegex(conf, /^virtual_server 192/m);
   t.is((conf.match(/real_server 192\.168\.2\.1[1-4] \{/g) ?? []).length, 16, 'no port on a firewall-mark service\'s real servers');
   t.notRegex(conf, /protocol TCP/, 'nor a protocol');
-  t.regex(conf, /real_server 192\.168\.2\.13 \{\s*weight 1\s*SSL_GET \{\s*connect_port 443\s*url \{\s*path \/healthz\s*status_code 200\s*\}\s*connect_timeout 2\s*retry 1\s*delay_before_retry 1\s*\}/);
+  t.regex(conf, /real_server 192\.168\.2\.13 \{\s*weight 1\s*SSL_GET \{\s*connect_port 443\s*url \{\s*path \/healthz\s*status_code 200\s*\}\s*connect_timeout 3\s*retry 2\s*delay_before_retry 1\s*\}/);
   t.regex(conf, /real_server 192\.168\.2\.11 \{\s*weight 1\s*HTTP_GET \{\s*connect_port 80\s*url \{/);
-  t.regex(conf, /real_server 192\.168\.2\.14 \{\s*weight 1\s*TCP_CHECK \{\s*connect_port 6443\s*connect_timeout 2/);
+  // the two-level check reaches every service: 6443's TCP_CHECK is joined by the node's proxied
+  // /healthz (port 80's HTTP_GET), so a dead upstream fails the node there too
+  t.regex(conf, /real_server 192\.168\.2\.14 \{\s*weight 1\s*TCP_CHECK \{\s*connect_port 6443\s*connect_timeout 3\s*retry 2\s*delay_before_retry 1\s*\}\s*HTTP_GET \{\s*connect_port 80\s*url \{\s*path \/healthz\s*status_code 200\s*\}/);
+  t.is((conf.match(/HTTP_GET \{/g) ?? []).length, 8, 'port 80 and 6443 on each of the four nodes, nowhere else');
   t.regex(conf, /priority 101\n/);
   t.is((conf.match(/{/g) ?? []).length, (conf.match(/}/g) ?? []).length);
   // the marks come before keepalived.conf, which relies on them
