@@ -8,6 +8,8 @@ export interface KillTarget {
   vips: string[];
   /** the master's LAN interface (the VRRP link) */
   lanInterface: string;
+  /** mode service: the unit of the first tracked check of kind service (lvs_track) */
+  service?: string;
 }
 
 /** `ip -o -4 addr`, keepalived's state and the link, in one read: the facts the drill compares before and after. */

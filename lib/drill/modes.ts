@@ -6,9 +6,12 @@
 // Every break / restore command prints `date +%s%N` first, on the host it breaks, in the same
 // shell: the drill converts that stamp to the probe's clock. Commands are built here, run by
 // lib/drill/one-run.ts.
+import type { ClusterModel } from '../lvs/index.ts';
+import { serviceUnitOf } from '../lvs/track.ts';
 import { join, sh, type Command } from '../shell.ts';
 import type { KillTarget } from './kill.ts';
-import { gracefulTheory, hardTheory, type DrillConfig, type Theory } from './theory.ts';
+import type { DeployedScript } from './observe.ts';
+import { gracefulTheory, hardTheory, trackedTheory, type DrillConfig, type Theory, type TrackTiming } from './theory.ts';
 
 export interface ModeSpec {
   /** where it sorts in the end table and in the help */
@@ -32,12 +35,36 @@ export interface ModeSpec {
   /** VRRP's prediction for the failover it triggers (see theory.ts) */
   theory(config: DrillConfig): Theory;
   /** why this target cannot run (and undo) the mode, before anything is touched */
-  refuse?(where: { lab: boolean; restore: boolean }): string | undefined;
+  refuse?(where: ModeWhere): string | undefined;
+}
+
+export interface ModeWhere {
+  lab: boolean;
+  restore: boolean;
+  /** the unit of the cluster's first tracked check of kind service (lvs_track), if any */
+  service?: string;
 }
 
 const stamp = sh`date +%s%N`;
 
-export type DrillMode = 'stop' | 'kill' | 'link' | 'poweroff';
+export type DrillMode = 'stop' | 'kill' | 'link' | 'poweroff' | 'service';
+
+/** Before any host is touched: the unit of the inventory's first tracked check of kind service. */
+export const trackedService = (model: ClusterModel): string | undefined => model.tracks.find((x) => x.kind === 'service')?.unit;
+
+/** The check the `service` mode fails, as the MASTER's keepalived.conf deploys it: the first tracked script that tests a unit. */
+export function deployedService(tracks: DeployedScript[] | undefined): { unit: string; timing: TrackTiming } | undefined {
+  for (const s of tracks ?? []) {
+    const unit = serviceUnitOf(s.script);
+    if (unit) return { unit, timing: { intervalS: s.intervalS, fall: s.fall, weight: s.weight } };
+  }
+  return undefined;
+}
+
+const noService = (t: KillTarget): string => {
+  if (!t.service) throw new Error("mode service: the MASTER's deployed keepalived.conf tracks no service (a vrrp_script running systemctl is-active): converge the directors with lvs_track first");
+  return t.service;
+};
 
 export const MODES: Record<DrillMode, ModeSpec> = {
   stop: {
@@ -53,9 +80,11 @@ export const MODES: Record<DrillMode, ModeSpec> = {
   },
   kill: {
     order: 2,
-    help: 'SIGKILL to every keepalived process (VIP stays: split brain)',
-    describe: () => 'SIGKILL to every keepalived process at once (VIP and IPVS rules stay in the kernel)',
-    expectOutage: false,
+    help: 'SIGKILL to every keepalived process (crash cleanup: VIP gone at once; without: split brain)',
+    describe: () => "SIGKILL to every keepalived process at once (lvsplay's crash cleanup, where deployed, removes the VIP and IPVS rules; otherwise they stay in the kernel)",
+    // with the crash cleanup (lvs_crash_cleanup, the default) a hard failure; without it no outage
+    // and a split brain: the theory follows what the preflight found on the master
+    expectOutage: true,
     mayBreakInTwo: true,
     // All PIDs in one kill(1): SIGKILL of the parent alone lets the children exit gracefully,
     // which is a `stop`. pidof reads /proc of this host only.
@@ -79,7 +108,11 @@ export const MODES: Record<DrillMode, ModeSpec> = {
         '\n',
       ),
     reconnect: false,
-    theory: (c) => hardTheory(c, { vipStays: true }),
+    theory: (c) => {
+      if (!c.crashCleanup) return hardTheory(c, { vipStays: true });
+      const h = hardTheory(c, { vipStays: false });
+      return { ...h, formula: `crash cleanup (ExecStopPost=) removes the VIP at once: ${h.formula}` };
+    },
   },
   link: {
     order: 3,
@@ -116,6 +149,22 @@ export const MODES: Record<DrillMode, ModeSpec> = {
         ? 'poweroff of a host outside the lab cannot be undone by the drill (nothing powers it on again): run it with --no-restore, and power the host on yourself'
         : undefined,
   },
+  service: {
+    order: 5,
+    help: "stop the MASTER's tracked service (lvs_track, kind service)",
+    describe: (t) => `systemctl stop ${t.service} (tracked: keepalived gives the VIP up after fall × interval)`,
+    // weight 0 (fault): the VIP leaves at once, like stop; a negative weight keeps it until the takeover
+    expectOutage: true,
+    mayBreakInTwo: false,
+    kill: (t) => join([stamp, sh`systemctl stop ${noService(t)}`]),
+    restore: (t) => join([stamp, sh`systemctl start ${noService(t)}`]),
+    reconnect: false,
+    theory: trackedTheory,
+    refuse: (where) =>
+      where.service
+        ? undefined
+        : 'the cluster tracks no service: add an lvs_track entry with kind: service and unit: (the systemd unit to stop), then converge the directors',
+  },
 };
 
 /** The modes in table order. */
@@ -136,6 +185,6 @@ export function failoverTheory(config: DrillConfig): Theory {
 }
 
 /** Refusals before anything is touched: which modes this target can run (and undo). */
-export function modeProblem(mode: DrillMode, where: { lab: boolean; restore: boolean }): string | undefined {
+export function modeProblem(mode: DrillMode, where: ModeWhere): string | undefined {
   return MODES[mode].refuse?.(where);
 }

@@ -228,12 +228,31 @@ export interface DeployedInstance {
   downTimerAdverts?: number;
   /** virtual_ipaddress entries, without prefix */
   vips: string[];
+  /** the vrrp_script names in its track_script block */
+  trackScripts?: string[];
+}
+
+/** A vrrp_script block, with keepalived's defaults for what it leaves out. */
+export interface DeployedScript {
+  name: string;
+  /** the command between the quotes */
+  script: string;
+  intervalS: number;
+  fall: number;
+  rise: number;
+  weight: number;
 }
 
 export interface DeployedKeepalived {
   vrrpVersion?: 2 | 3;
   instances: DeployedInstance[];
+  /** vrrp_script blocks by name */
+  scripts?: Record<string, DeployedScript>;
 }
+
+/** The vrrp_scripts `inst` tracks, as deployed (unknown names are left out: keepalived ignores them too). */
+export const instanceScripts = (conf: DeployedKeepalived, inst: DeployedInstance): DeployedScript[] =>
+  (inst.trackScripts ?? []).flatMap((n) => (conf.scripts?.[n] ? [conf.scripts[n]!] : []));
 
 /**
  * The VRRP settings of a deployed keepalived.conf — only what the drill's theory needs. Reads the
@@ -245,11 +264,26 @@ export function parseKeepalivedConf(text: string): DeployedKeepalived {
   let inst: DeployedInstance | undefined;
   let instDepth = 0;
   let inVips = false;
+  let inTrack = false;
+  let script: DeployedScript | undefined;
   for (const rawLine of text.split('\n')) {
+    // a script's command sits between double quotes and may not hold `#` or `!` (lib/lvs/track.ts)
+    const quoted = /^\s*script\s+"([^"]*)"/.exec(rawLine)?.[1];
     const line = rawLine.replace(/[#!].*$/, '').trim();
     if (!line) continue;
     const words = line.split(/\s+/);
     if (words[0] === 'vrrp_version' && depth === 1) out.vrrpVersion = Number(words[1]) === 3 ? 3 : 2;
+    if (words[0] === 'vrrp_script' && depth === 0) {
+      // keepalived's defaults: interval 1, fall 1, rise 1, weight 0
+      script = { name: words[1] ?? '', script: '', intervalS: 1, fall: 1, rise: 1, weight: 0 };
+      (out.scripts ??= {})[script.name] = script;
+    } else if (script && depth === 1) {
+      if (words[0] === 'script') script.script = quoted ?? words.slice(1).join(' ');
+      if (words[0] === 'interval') script.intervalS = Number(words[1]);
+      if (words[0] === 'fall') script.fall = Number(words[1]);
+      if (words[0] === 'rise') script.rise = Number(words[1]);
+      if (words[0] === 'weight') script.weight = Number(words[1]);
+    }
     if (words[0] === 'vrrp_instance' && depth === 0) {
       inst = { name: words[1] ?? '', vips: [] };
       out.instances.push(inst);
@@ -262,16 +296,20 @@ export function parseKeepalivedConf(text: string): DeployedKeepalived {
       if (words[0] === 'nopreempt') inst.nopreempt = true;
       if (words[0] === 'down_timer_adverts') inst.downTimerAdverts = Number(words[1]);
       if (words[0] === 'virtual_ipaddress') inVips = true;
+      if (words[0] === 'track_script') inTrack = true;
     } else if (inst && inVips && depth === instDepth + 1 && words[0] !== '}') {
       const ip = words[0]!.split('/')[0]!;
       if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) inst.vips.push(ip);
+    } else if (inst && inTrack && depth === instDepth + 1 && words[0] !== '}') {
+      (inst.trackScripts ??= []).push(words[0]!);
     }
     for (const ch of line) {
       if (ch === '{') depth++;
       if (ch === '}') {
         depth--;
-        if (inVips && depth === instDepth) inVips = false;
+        if ((inVips || inTrack) && depth === instDepth) inVips = inTrack = false;
         if (inst && depth === 0) inst = undefined;
+        if (script && depth === 0) script = undefined;
       }
     }
   }

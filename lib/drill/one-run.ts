@@ -6,7 +6,7 @@ import type { Conn } from '../types.ts';
 import { localNowMs, measureClocks, measureRunClocks } from './clocks.ts';
 import { collect } from './collect.ts';
 import { remoteWait, type KillTarget } from './kill.ts';
-import { failoverTheory, MODES } from './modes.ts';
+import { deployedService, failoverTheory, MODES } from './modes.ts';
 import type { Links } from './links.ts';
 import { CLOCKS_NOW, parseEpochNs, parseServiceStart, vipHolders } from './observe.ts';
 import type { DrillOptions } from './options.ts';
@@ -66,11 +66,20 @@ async function startInstruments(run: RunScope): Promise<{ value: Started; detail
 /** Each director's state once exactly one holds the VIP (a previous restore may still be settling). */
 async function findMaster(run: RunScope, conns: Record<string, Conn>): Promise<{ before: Record<string, HostState>; master: string }> {
   const { names, cluster: { vip, directors } } = run;
+  // A director that preempts takes the VIP back preempt_delay after its keepalived started: a lower
+  // one holding it until then is the cluster settling (after a restart or a previous run), not a state
+  // to drill from.
+  const top = names.reduce((a, b) => (directors[b]!.priority > directors[a]!.priority ? b : a));
+  const settleMs = Math.max(10_000, ((directors[top]!.preemptDelayS ?? 0) + 5) * 1000);
   for (let attempt = 0; ; attempt++) {
     const before = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await readState(conns[n]!, directors[n]!.lanInterface)] as const)));
     const h = vipHolders(Object.fromEntries(names.map((n) => [n, before[n]!.addr])), [vip])[vip]!;
-    if (h.length === 1) return { before, master: h[0]! };
-    if (attempt === 19) throw new DrillError(h.length ? `split brain before the run: ${vip} is held by ${h.join(' and ')}` : `nobody holds ${vip} before the run`);
+    const settled = h.length === 1 && (h[0] === top || !directors[top]!.preempt);
+    if (settled) return { before, master: h[0]! };
+    if ((attempt + 1) * 500 >= settleMs) {
+      if (h.length === 1) throw new DrillError(`${h[0]} holds ${vip} although ${top} has the higher priority (${directors[top]!.priority} > ${directors[h[0]!]!.priority}) and preempts: not taken back within ${settleMs / 1000} s — is ${top}'s keepalived running and hearing ${h[0]}?`);
+      throw new DrillError(h.length ? `split brain before the run: ${vip} is held by ${h.join(' and ')}` : `nobody holds ${vip} before the run`);
+    }
     await sleep(500, run.ctx.signal);
   }
 }
@@ -90,6 +99,9 @@ function planRun(run: RunScope, master: string): Pick<Started, 'backup' | 'confi
   // every timing input from the deployed keepalived.conf (preflight read it), not from the inventory
   if (d.preemptDelayS !== undefined) config.preemptDelayS = d.preemptDelayS;
   if (d.downTimerAdverts !== undefined) config.downTimerAdverts = d.downTimerAdverts;
+  if (d.crashCleanup) config.crashCleanup = true;
+  const tracked = deployedService(d.tracks);
+  if (tracked) config.track = tracked.timing;
   const failover = failoverTheory(config);
   const back = failbackTheory(config);
   // bounds, generous under emulation: each wait ends the moment its condition holds
@@ -109,6 +121,7 @@ async function breakAndRestore(run: RunScope, start: Started, happened: Happened
   const target: KillTarget = {
     vips: cluster.model.vips.filter((v) => vipHolders({ [master]: start.before[master]!.addr }, [v])[v]!.length),
     lanInterface: cluster.directors[master]!.lanInterface,
+    service: deployedService(cluster.directors[master]!.tracks)?.unit,
   };
   const abortWaits = new AbortController();
   const onAbort = () => abortWaits.abort();

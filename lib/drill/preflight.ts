@@ -2,13 +2,14 @@
 // runs — the client serving every VIP, keepalived active with its deployed VRRP timing on each
 // director, exactly one holder per VIP.
 import { clusterFromInventory, type ClusterModel } from '../lvs/index.ts';
+import { crashCleanupDeployed } from '../../roles/director/crash-cleanup.ts';
 import { hostLanInterface } from '../lvs/views.ts';
 import { interfaceFacts } from '../facts.ts';
 import { emptyFacts } from '../runner.ts';
 import { sh } from '../shell.ts';
 import { ConfigError, type Conn, type Inventory } from '../types.ts';
 import type { Links } from './links.ts';
-import { parseKeepalivedConf, vipHolders, type DeployedKeepalived } from './observe.ts';
+import { instanceScripts, parseKeepalivedConf, vipHolders, type DeployedKeepalived, type DeployedScript } from './observe.ts';
 import type { DrillOptions } from './options.ts';
 import { phase } from './phase.ts';
 import { DrillError, type Emit } from './types.ts';
@@ -24,6 +25,10 @@ export interface Director {
   preemptDelayS?: number;
   preempt: boolean;
   downTimerAdverts?: number;
+  /** keepalived.service runs lvsplay's crash cleanup after an unclean end (the drop-in loaded, the script there) */
+  crashCleanup: boolean;
+  /** the vrrp_scripts this VIP's instance tracks, as deployed */
+  tracks?: DeployedScript[];
 }
 
 export interface Cluster {
@@ -119,13 +124,13 @@ async function readDirectors(
 ): Promise<{ directors: Record<string, Director>; addrs: Record<string, string> }> {
   const reads = await Promise.all(
     dirConns.map((c, i) =>
-      c.read([sh`ip -o -4 addr show`, sh`ip -o link show`, sh`systemctl is-active keepalived`, sh`cat ${confPath(model.directors[i]!)}`, sh`command -v python3`]),
+      c.read([sh`ip -o -4 addr show`, sh`ip -o link show`, sh`systemctl is-active keepalived`, sh`cat ${confPath(model.directors[i]!)}`, sh`command -v python3`, crashCleanupDeployed()]),
     ),
   );
   const addrs: Record<string, string> = {};
   const directors: Record<string, Director> = {};
   model.directors.forEach((name, i) => {
-    const [addr, link, active, conf, dpy] = reads[i]!;
+    const [addr, link, active, conf, dpy, cleanup] = reads[i]!;
     addrs[name] = addr!.stdout;
     if (active!.stdout.trim() !== 'active') throw new DrillError(`${name}: keepalived is ${active!.stdout.trim() || 'not running'}: converge the cluster first (playbooks/site.ts)`);
     if (dpy!.exitCode !== 0) throw new DrillError(`${name}: python3 is missing (the VIP watcher runs on it)`);
@@ -137,9 +142,10 @@ async function readDirectors(
     }
     const facts = { ...emptyFacts(name), interfaces: interfaceFacts(addr!.stdout, link!.stdout, '') };
     const lanInterface = inst.interface ?? hostLanInterface(model, name, facts);
-    directors[name] = { name, lanInterface, priority: inst.priority, advertInt: inst.advertInt, vrrpVersion: deployed.vrrpVersion ?? 2, preempt: !inst.nopreempt };
+    directors[name] = { name, lanInterface, priority: inst.priority, advertInt: inst.advertInt, vrrpVersion: deployed.vrrpVersion ?? 2, preempt: !inst.nopreempt, crashCleanup: cleanup!.exitCode === 0 };
     if (inst.preemptDelay !== undefined) directors[name]!.preemptDelayS = inst.preemptDelay;
     if (inst.downTimerAdverts !== undefined) directors[name]!.downTimerAdverts = inst.downTimerAdverts;
+    if (inst.trackScripts) directors[name]!.tracks = instanceScripts(deployed, inst);
     if (inst.advertInt !== model.vrrp.advertInt || (deployed.vrrpVersion ?? 2) !== model.vrrp.version) {
       notes.push(`${name} runs VRRPv${deployed.vrrpVersion ?? 2} advert_int ${inst.advertInt}, the inventory says VRRPv${model.vrrp.version} advert_int ${model.vrrp.advertInt} (pass the same -e as the converge); the theory uses what runs`);
     }

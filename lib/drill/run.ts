@@ -3,7 +3,7 @@
 // analyze (lib/drill/one-run.ts). Emits DrillEvents and never prints; lib/drill/ui.ts shows them,
 // lib/drill/report.ts writes files.
 import { ConfigError } from '../types.ts';
-import { modeProblem } from './modes.ts';
+import { modeProblem, trackedService } from './modes.ts';
 import { Links } from './links.ts';
 import { oneRun } from './one-run.ts';
 import type { DrillOptions } from './options.ts';
@@ -18,7 +18,7 @@ export async function runDrill(ctx: DrillContext, opts: DrillOptions): Promise<D
   const lab = ctx.lab;
   for (const mode of opts.modes) {
     for (const d of targets.model.directors) {
-      const why = modeProblem(mode, { lab: !!lab?.has(d), restore: opts.restore });
+      const why = modeProblem(mode, { lab: !!lab?.has(d), restore: opts.restore, service: trackedService(targets.model) });
       if (why) throw new ConfigError(`--mode ${mode} on ${d}: ${why}`, ctx.inventory.file);
     }
   }

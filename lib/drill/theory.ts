@@ -16,10 +16,12 @@
 //   poweroff  advert, sent somewhere in the advert interval before the failure, so the takeover comes
 //             Master_Down_Interval − advert_int … Master_Down_Interval after it; the VIP is
 //             unreachable over that whole time.
-//   kill      SIGKILL to every keepalived process: adverts stop like a hard failure, but the VIP and
-//             the IPVS rules stay in the old master's kernel, which keeps forwarding — expected outage
-//             0, takeover after the hard-failure delay, and from then on both directors hold the VIP
-//             (split brain) until the drill cleans up.
+//   kill      SIGKILL to every keepalived process: adverts stop like a hard failure. With lvsplay's
+//             crash cleanup deployed (lvs_crash_cleanup, the default) systemd's ExecStopPost= removes
+//             the VIP and the IPVS services at once: a hard failure, outage ≈ Master_Down_Interval, no
+//             split brain. Without it the VIP and the IPVS rules stay in the old master's kernel, which
+//             keeps forwarding — expected outage 0, takeover after the hard-failure delay, and from then
+//             on both directors hold the VIP (split brain) until the drill cleans up.
 //   failback  the restored master starts in BACKUP (init), discards the lower-priority adverts of the
 //             acting master (preempt) and takes over when its own down timer — with its own, higher,
 //             priority in the skew — runs out: Master_Down_Interval after keepalived starts. The
@@ -49,8 +51,22 @@ export interface VrrpTimers {
   preemptDelayS?: number;
 }
 
+/** The tracked check the `service` mode fails (lvs_track): its timing and what a failure does. */
+export interface TrackTiming {
+  /** seconds between runs */
+  intervalS: number;
+  /** consecutive failures before keepalived counts it down */
+  fall: number;
+  /** 0: the instance goes FAULT; otherwise the priority change (lost while the check is down) */
+  weight: number;
+}
+
 export interface DrillConfig extends VrrpTimers {
   mode: DrillMode;
+  /** mode service: the tracked check it stops */
+  track?: TrackTiming;
+  /** mode kill: the master's keepalived.service runs lvsplay's crash cleanup (read from the host, lvs_crash_cleanup) */
+  crashCleanup?: boolean;
 }
 
 export interface Theory {
@@ -151,6 +167,47 @@ export function hardTheory(config: DrillConfig, how: { vipStays: boolean }): The
   return how.vipStays
     ? { ...base, outageMinMs: 0, outageMaxMs: 0, formula: `adverts stop, VIP stays on the old master (expected outage 0, then split brain): ${hard}` }
     : { ...base, outageMinMs: takeoverMinMs, outageMaxMs: masterDownMs, formula: `master_down_interval = ${hard}` };
+}
+
+/**
+ * A tracked check fails on the MASTER (mode `service`). keepalived runs it every `interval` s, the
+ * first run after the break comes within one interval, so the check counts as down
+ * (fall−1)·interval … fall·interval after it. Then:
+ *   weight 0 (fault): the instance goes FAULT, removes the VIP and sends a priority-0 advert
+ *     (vrrp_state_leave_fault): from there on it is `stop` — takeover and outage ≈ Skew_Time.
+ *   weight ≠ 0: the MASTER advertises its lowered priority (less |weight|, or without its bonus)
+ *     and keeps the VIP; the backup ignores lower-priority adverts (preempt) once preempt_delay has
+ *     passed since the first of them, and
+ *     takes over when its down timer expires — then the old MASTER steps down on its first advert.
+ *     Takeover as a hard failure (plus preempt_delay and up to one advert for the first lowered
+ *     one); expected outage 0, the forwarding never stops.
+ */
+export function trackedTheory(config: DrillConfig): Theory {
+  const tr = config.track;
+  if (!tr) throw new ConfigError('drill config: track: the service mode needs the tracked check (lvs_track kind service): its interval, fall and weight');
+  const bad = (key: string, value: unknown, why: string) => new ConfigError(`drill config: track.${key} = ${JSON.stringify(value)}: ${why}`);
+  if (!(Number.isFinite(tr.intervalS) && tr.intervalS > 0)) throw bad('intervalS', tr.intervalS, 'must be seconds > 0');
+  if (!(Number.isInteger(tr.fall) && tr.fall >= 1)) throw bad('fall', tr.fall, 'must be a positive integer');
+  if (!(Number.isInteger(tr.weight) && Math.abs(tr.weight) <= 253)) throw bad('weight', tr.weight, 'must be an integer −253 … 253');
+  const detectMinMs = (tr.fall - 1) * toMs(tr.intervalS);
+  const detectMaxMs = tr.fall * toMs(tr.intervalS);
+  const detect = `check down after ${tr.fall}×${tr.intervalS}s (${r(detectMinMs)} … ${r(detectMaxMs)} ms)`;
+  if (tr.weight === 0) {
+    const g = gracefulTheory(config);
+    return {
+      ...g, takeoverMinMs: detectMinMs + g.skewMs, takeoverMaxMs: detectMaxMs + g.skewMs, theoryMs: detectMaxMs + g.skewMs,
+      formula: `${detect}, then FAULT: ${g.formula}`,
+    };
+  }
+  const { skewMs, masterDownMs, takeoverMinMs, hard } = parts(config);
+  const delayMs = toMs(config.preemptDelayS ?? 0);
+  const firstAdvertMs = delayMs ? toMs(config.advertInt) : 0;
+  const max = detectMaxMs + delayMs + firstAdvertMs + masterDownMs;
+  return {
+    mode: config.mode, trigger: 'hard', skewMs, masterDownMs,
+    takeoverMinMs: detectMinMs + delayMs + takeoverMinMs, takeoverMaxMs: max, outageMinMs: 0, outageMaxMs: 0, theoryMs: max,
+    formula: `${detect}, priority ${tr.weight < 0 ? tr.weight : `−${tr.weight} (its bonus gone)`}: the backup ignores the lowered adverts${delayMs ? ` after preempt_delay ${config.preemptDelayS} s` : ''}, master_down_interval = ${hard}; the VIP stays until then (expected outage 0)`,
+  };
 }
 
 /**

@@ -18,9 +18,11 @@ import {
   type HostVars,
   type LbAlgo,
   type LbKind,
+  type TrackVars,
 } from './schema.ts';
 import { CHECKS } from './checks.ts';
-import { checkColocation, checkRealServers, checkServices, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
+import { checkColocation, checkRealServers, checkServices, checkTracks, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
+import { checkUnicast } from './validate.ts';
 
 export interface ClusterInput {
   /** the inventory file, for error messages */
@@ -79,6 +81,8 @@ export interface ClusterModel {
   clients: string[];
   vips: string[];
   activeActive: boolean;
+  /** seconds: an active connection is synced to the backups at least this often (0: kernel default, by packet count) */
+  syncRefresh: number;
   /** preemptDelay: seconds a returning director waits before it takes its VIPs back */
   vrrp: { version: 2 | 3; advertInt: number; authPass?: string; preempt: boolean; preemptDelay: number };
   instances: VrrpInstance[];
@@ -87,8 +91,16 @@ export interface ClusterModel {
   kinds: LbKind[];
   algos: LbAlgo[];
   scriptUser: string;
+  /** where the real servers set arp_ignore/arp_announce: `all` + LAN interface, or `lo` + LAN interface (roles/realserver/arp.ts) */
+  arpScope: 'all' | 'interfaces';
+  /** lvs_track: checks every VRRP instance tracks (keepalived's vrrp_script / track_script) */
+  tracks: TrackVars[];
+  /** lvs_crash_cleanup: a keepalived that dies uncleanly (SIGKILL, OOM, crash) leaves no VIP or IPVS service behind */
+  crashCleanup: boolean;
   /** the instance whose MASTER runs the IPVS sync master daemon (the others run the backup one) */
   syncInstance?: string;
+  /** lvs_vrrp_unicast: director → its lan_ip, the adverts' source and destinations (unset: multicast) */
+  unicastPeers?: Record<string, string>;
   /** NAT: the address the real servers route through, held by the MASTER with the VIPs */
   natGateway?: string;
   /** NAT: the routes the real servers send through natGateway */
@@ -98,6 +110,16 @@ export interface ClusterModel {
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * IPVS syncs a connection to the backups only when its packets pass the director (sync_refresh_period:
+ * at most once per that many seconds), and the master's sync thread sends a partly filled buffer
+ * after IPVS_SYNC_FLUSH_TIME (2 s, checked every 1 s: net/netfilter/ipvs/ip_vs_sync.c). A returning
+ * director that preempts sooner lacks the connections opened or moved while it was away, and cuts
+ * them. So it waits refresh + flush + check period before it takes the VIPs back.
+ */
+export const SYNC_FLUSH_S = 3;
+export const syncWindowS = (refreshS: number): number => (refreshS > 0 ? refreshS + SYNC_FLUSH_S : 0);
 
 export function buildCluster(input: ClusterInput): ClusterModel {
   const { file, groups, hostvars } = input;
@@ -125,9 +147,11 @@ export function buildCluster(input: ClusterInput): ClusterModel {
   for (const h of new Set([...directors, ...realserverNames, ...clients])) hosts[h] = parseVars(hostVarsSchema, hostvars[h] ?? {}, { file, host: h });
 
   const profile = PROFILE_VRRP[cv.lvs_profile];
+  const syncRefresh = cv.lvs_sync_daemon ? (cv.lvs_sync_refresh ?? 1) : 0;
   const version = cv.lvs_vrrp_version ?? profile.version;
   const advertInt = cv.lvs_advert_int ?? profile.advertInt;
   checkVrrp(at, cv, version, advertInt);
+  if (cv.lvs_vrrp_unicast) checkUnicast(at, directors, hosts);
 
   const vips = resolveVips(at, cv, directors.length);
   checkVips(at, cv, vips, hosts);
@@ -153,6 +177,8 @@ export function buildCluster(input: ClusterInput): ClusterModel {
   checkRealServers(at, cv, realservers, hosts);
   checkServices(at, cv, realservers, hosts);
   if (colocated.length) checkColocation(at, cv, directors, colocated, hosts);
+  // NAT with several instances binds them in a sync group (roles/director/keepalived.ts)
+  checkTracks(at, cv.lvs_track, instances, cv.lvs_services.some((s) => s.lb_kind === 'NAT') && instances.length > 1);
 
   const health = cv.lvs_services.find((s) => s.protocol === 'tcp' && CHECKS[s.check.type].http);
   const nodeCheck = health && realservers.some((r) => r.upstream) ? { port: health.port, check: health.check } : undefined;
@@ -187,16 +213,21 @@ export function buildCluster(input: ClusterInput): ClusterModel {
     clients,
     vips,
     activeActive: cv.lvs_active_active,
-    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt, preemptDelay: cv.lvs_preempt ? (cv.lvs_preempt_delay ?? profile.preemptDelay) : 0 },
+    vrrp: { version, advertInt, authPass: cv.lvs_auth_pass, preempt: cv.lvs_preempt, preemptDelay: cv.lvs_preempt ? (cv.lvs_preempt_delay ?? Math.max(profile.preemptDelay, syncWindowS(syncRefresh))) : 0 },
+    syncRefresh,
     instances,
     services,
     kinds,
     algos: [...new Set(cv.lvs_services.map((s) => s.lb_algo))],
     scriptUser: cv.lvs_script_user,
+    arpScope: cv.lvs_arp_scope,
+    tracks: cv.lvs_track,
+    crashCleanup: cv.lvs_crash_cleanup,
     // keepalived (2.2.x) runs one IPVS sync daemon pair, following ONE instance: its MASTER sends,
     // every other director receives. With active-active only the connections of that instance's
     // MASTER are synchronised; a failover of the other directors' VIPs drops open connections.
     syncInstance: cv.lvs_sync_daemon ? instances[0].name : undefined,
+    ...(cv.lvs_vrrp_unicast ? { unicastPeers: Object.fromEntries(directors.map((d) => [d, hosts[d].lan_ip!])) } : {}),
     natGateway: kinds.includes('NAT') ? cv.lvs_nat_gateway : undefined,
     natRoutes: kinds.includes('NAT') ? natRoutes : [],
     hosts,

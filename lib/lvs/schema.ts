@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CHECK_TYPES } from './checks.ts';
 import { isCidr, isIPv4 } from './ip.ts';
+import { TRACK_KIND_NAMES, TRACK_NAME } from './track.ts';
 
 export const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
 export const LB_KINDS = ['DR', 'NAT', 'TUN'] as const;
@@ -60,6 +61,32 @@ export const serviceSchema = z
   })
   .strict();
 
+/** One tracked check (lvs_track[i]); which keys go together is checked in validate.ts (checkTracks). */
+export const trackSchema = z
+  .object({
+    name: z.string().regex(TRACK_NAME, { message: 'a check name is a letter, then at most 31 letters, digits, `_`, `.` or `-` (keepalived reads it as one word)' }),
+    /** an absolute path and its arguments, separated by single spaces */
+    command: z.string().optional(),
+    kind: oneOf(TRACK_KIND_NAMES, 'unknown check kind').optional(),
+    /** kind service: the systemd unit (`nginx` or `nginx.service`) */
+    unit: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$/, { message: 'not a systemd unit name' }).optional(),
+    /** kind tcp: the local port (127.0.0.1) */
+    port: num(z.number().int().min(1).max(65535)).optional(),
+    /** kind http: a local URL */
+    url: z.string().regex(/^https?:\/\/(127\.0\.0\.1|localhost)(:\d{1,5})?(\/[^\s"'\\#!{}$]*)?$/, { message: 'a local URL: http://127.0.0.1[:port]/path (or localhost, or https), without spaces, quotes, backslashes, `#`, `!`, braces or `$`' }).optional(),
+    /** seconds between runs */
+    interval: num(z.number().int().min(1).max(3600)).default(2),
+    /** seconds after which a run counts as failed */
+    timeout: num(z.number().int().min(1).max(3600)).default(1),
+    /** consecutive failures before the check counts as down, successes before it counts as up */
+    fall: num(z.number().int().min(1).max(100)).default(2),
+    rise: num(z.number().int().min(1).max(100)).default(2),
+    /** 0: the VRRP instance goes FAULT while the check is down; otherwise the priority change */
+    weight: num(z.number().int().min(-253, { message: 'keepalived takes weights from -253 to 253 (0: fault)' }).max(253, { message: 'keepalived takes weights from -253 to 253 (0: fault)' })).default(0),
+  })
+  .strict();
+
+export type TrackVars = z.infer<typeof trackSchema>;
 export type ServiceVars = z.infer<typeof serviceSchema>;
 export type CheckVars = z.infer<typeof checkSchema>;
 
@@ -76,6 +103,8 @@ export const clusterVarsSchema = z.object({
   lvs_profile: oneOf(PROFILES, 'unknown profile').default('default'),
   lvs_vrrp_version: num(z.number()).pipe(z.union([z.literal(2), z.literal(3)], { errorMap: () => ({ message: 'VRRP version is 2 or 3' }) })).optional(),
   lvs_advert_int: num(z.number().positive()).optional(),
+  /** VRRP adverts by unicast to the other directors' lan_ip (unicast_src_ip / unicast_peer) instead of multicast to 224.0.0.18 */
+  lvs_vrrp_unicast: bool().default(false),
   lvs_vrids: z.array(num(z.number().int().min(1).max(255))).optional(),
   // YAML reads `auth_pass: 1234` as a number: take it as the text it was written as.
   lvs_auth_pass: z.union([z.string().min(1), z.number().transform(String)]).optional(),
@@ -85,7 +114,13 @@ export const clusterVarsSchema = z.object({
   lvs_preempt_delay: num(z.number().int().min(0).max(1000)).optional(),
   lvs_script_user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: 'not a user name' }).default('nobody'),
   lvs_sync_daemon: bool().default(true),
+  // seconds; 0: the kernel's packet-count rule only (see SYNC_FLUSH_S in model.ts)
+  lvs_sync_refresh: num(z.number().int().min(0).max(60)).optional(),
+  /** remove the VIPs and IPVS services when keepalived dies without its own cleanup (roles/director/crash-cleanup.ts) */
+  lvs_crash_cleanup: bool().default(true),
+  lvs_arp_scope: oneOf(['all', 'interfaces'] as const, 'unknown ARP scope (where the real servers set arp_ignore/arp_announce)').default('all'),
   lvs_nat_gateway: ipv4.optional(),
+  lvs_track: z.array(trackSchema).default([]),
   lvs_nat_routes: z.array(z.string().refine((s) => s === 'default' || isCidr(s), { message: 'a route is `default` or a CIDR' })).optional(),
 });
 

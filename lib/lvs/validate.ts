@@ -6,7 +6,8 @@ import { cidrContains, isNetworkOrBroadcast } from './ip.ts';
 import type { InstanceLayout } from './layout.ts';
 import type { RealServer } from './model.ts';
 import { refuse, refuseSecret, type Where } from './refuse.ts';
-import type { ClusterVars, HostVars } from './schema.ts';
+import type { ClusterVars, HostVars, TrackVars } from './schema.ts';
+import { TRACK_KINDS, UNSAFE } from './track.ts';
 
 /** keepalived reads `#` and `!` as the start of a comment anywhere on a line. */
 const AUTH_PASS_OK = /^[^\s"'#!{}\\]+$/;
@@ -25,6 +26,9 @@ export function checkVrrp(at: Where, cv: ClusterVars, version: 2 | 3, advertInt:
     if (!AUTH_PASS_OK.test(pass)) {
       refuseSecret(at, 'lvs_auth_pass', pass, 'must be printable, without spaces, quotes, braces, backslashes, `#` or `!` (keepalived reads `#` and `!` as the start of a comment)');
     }
+  }
+  if (!cv.lvs_sync_daemon && cv.lvs_sync_refresh) {
+    refuse(at, 'lvs_sync_refresh', cv.lvs_sync_refresh, 'paces the IPVS connection sync, which lvs_sync_daemon: false turns off: remove one of the two');
   }
   if (!cv.lvs_preempt && cv.lvs_preempt_delay) {
     refuse(at, 'lvs_preempt_delay', cv.lvs_preempt_delay, 'delays a preemption that lvs_preempt: false (nopreempt) never makes: remove one of the two');
@@ -145,4 +149,102 @@ export function checkColocation(at: Where, cv: ClusterVars, directors: string[],
   for (const d of directors) {
     if (!hosts[d].lan_ip) refuse({ ...at, host: d }, 'lan_ip', undefined, 'a co-located cluster needs every director\'s LAN address: the nodes find each other\'s MAC by it');
   }
+}
+
+/**
+ * lvs_vrrp_unicast: each director sends its adverts from its lan_ip (unicast_src_ip) to every other
+ * director's (unicast_peer), so each needs one of its own; keepalived 2.2 falls back to multicast,
+ * silently, when an instance has no peer.
+ */
+export function checkUnicast(at: Where, directors: string[], hosts: Record<string, HostVars>): void {
+  if (directors.length < 2) {
+    refuse(at, 'lvs_vrrp_unicast', true, `sends VRRP adverts to the other directors, and the group directors has only ${directors.join(', ')}: keepalived would fall back to multicast without a peer — remove lvs_vrrp_unicast or add a director`);
+  }
+  const owner = new Map<string, string>();
+  for (const d of directors) {
+    const ip = hosts[d].lan_ip;
+    if (!ip) refuse({ ...at, host: d }, 'lan_ip', undefined, 'lvs_vrrp_unicast: true sends VRRP adverts from each director\'s LAN address to the others\': give every director its lan_ip');
+    const other = owner.get(ip);
+    if (other) refuse({ ...at, host: d }, 'lan_ip', ip, `is also ${other}'s lan_ip: with lvs_vrrp_unicast each director sends its adverts to the others' addresses, so each needs its own`);
+    owner.set(ip, d);
+  }
+}
+
+/** The priority keepalived uses: the base, changed by the weight of a check that is up (w > 0) or down (w < 0), kept in 1..254. */
+const effective = (base: number, weight: number, up: boolean) => Math.min(254, Math.max(1, base + ((weight > 0) === up ? weight : 0)));
+
+/**
+ * Why `weight` cannot hand the VIP over, in one instance: each director must, with its check down,
+ * fall below the next lower director with its check up — and the healthy order must survive the
+ * clamp to 254. undefined: it can.
+ */
+function weightProblem(weight: number, inst: { name: string; vip: string; priorities: Record<string, number> }): string | undefined {
+  const order = Object.entries(inst.priorities).sort((a, b) => b[1] - a[1]);
+  for (let k = 0; k + 1 < order.length; k++) {
+    const [[up, pu], [low, pl]] = [order[k]!, order[k + 1]!];
+    const failing = effective(pu, weight, false);
+    const healthy = effective(pl, weight, true);
+    if (failing >= healthy) {
+      return `with the check down, ${up} has priority ${failing} in ${inst.name} (${inst.vip}), ${failing === healthy ? 'equal to' : 'still above'} ${low}'s ${healthy}: the MASTER keeps the VIP with its check failing`;
+    }
+    if (effective(pu, weight, true) <= healthy) {
+      return `with every check up, ${up} (${pu}) and ${low} (${pl}) both reach keepalived's ceiling of 254 in ${inst.name} (${inst.vip}): equal priorities leave the election to the interface address`;
+    }
+  }
+  return undefined;
+}
+
+/** The weights of `weight`'s sign that work in every instance, nearest to 0 first: "-51 … -253" (undefined: none). */
+function workingWeights(sign: 1 | -1, instances: Parameters<typeof weightProblem>[1][]): string | undefined {
+  const ok = Array.from({ length: 253 }, (_, i) => sign * (i + 1)).filter((w) => instances.every((inst) => !weightProblem(w, inst)));
+  if (!ok.length) return undefined;
+  const [a, b] = [ok[0]!, ok.at(-1)!];
+  return a === b ? String(a) : `${a} … ${b}`;
+}
+
+/**
+ * lvs_track: a command or a built-in kind (with its key), commands keepalived runs as written, and
+ * weights that actually hand the VIP over.
+ */
+export function checkTracks(at: Where, tracks: TrackVars[], instances: Parameters<typeof weightProblem>[1][], syncGroup: boolean): void {
+  tracks.forEach((tr, i) => {
+    const key = `lvs_track[${i}]`;
+    const first = tracks.findIndex((o) => o.name === tr.name);
+    if (first !== i) refuse(at, `${key}.name`, tr.name, `repeats lvs_track[${first}].name: keepalived knows each vrrp_script by its name`);
+    if (tr.command !== undefined && tr.kind !== undefined) {
+      refuse(at, `${key}.command`, tr.command, `give either command or kind (here ${tr.kind}), not both`);
+    }
+    if (tr.command === undefined && tr.kind === undefined) {
+      refuse(at, `${key}.kind`, undefined, `${tr.name} needs a kind (${Object.keys(TRACK_KINDS).join(', ')}) or a command (an absolute path and its arguments)`);
+    }
+    const needs = tr.kind === undefined ? undefined : TRACK_KINDS[tr.kind].key;
+    for (const k of ['unit', 'port', 'url'] as const) {
+      if (tr[k] !== undefined && k !== needs) {
+        const owner = Object.entries(TRACK_KINDS).find(([, v]) => v.key === k)![0];
+        refuse(at, `${key}.${k}`, tr[k], `is for kind ${owner}; this check ${tr.kind ? `is kind ${tr.kind}` : 'runs a command'}`);
+      }
+    }
+    if (needs && tr[needs] === undefined) refuse(at, `${key}.${needs}`, undefined, `kind ${tr.kind} needs ${needs}`);
+    if (tr.command !== undefined) {
+      const words = tr.command.split(' ');
+      if (words.some((w) => !w.length)) refuse(at, `${key}.command`, tr.command, 'separate the words by single spaces (keepalived splits the command at spaces)');
+      const bad = words.join('').match(UNSAFE);
+      if (bad) {
+        refuse(at, `${key}.command`, tr.command, `contains ${JSON.stringify(bad[0])}, which keepalived reads inside a script string (quotes, escapes, \`#\` and \`!\` comments, braces, \${} substitution; whitespace splits words) and lvsplay does not quote: put the command in a script file and track that file's path`);
+      }
+      if (!words[0]!.startsWith('/')) {
+        refuse(at, `${key}.command`, tr.command, `keepalived runs the first word without a shell and resolves a relative one by path search, with a warning: give its absolute path (e.g. /usr/bin/${words[0]})`);
+      }
+    }
+    if (tr.weight !== 0 && syncGroup) {
+      refuse(at, `${key}.weight`, tr.weight, 'NAT with several VIPs puts the VRRP instances in a sync group, where keepalived does not apply tracking weights: use weight 0 (fault)');
+    }
+    if (tr.weight !== 0) {
+      const why = instances.map((inst) => weightProblem(tr.weight, inst)).find((w) => w);
+      if (why) {
+        const range = workingWeights(tr.weight > 0 ? 1 : -1, instances);
+        refuse(at, `${key}.weight`, tr.weight, `${why} — ${range ? `use a weight of ${range}` : `no ${tr.weight > 0 ? 'positive' : 'negative'} weight can hand it over`}, or 0 (fault: the instance leaves MASTER as soon as the check is down)`);
+      }
+    }
+  });
 }

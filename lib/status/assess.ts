@@ -6,6 +6,7 @@ import { interfaceFacts } from '../facts.ts';
 import type { IpvsService } from '../facts/ipvs.ts';
 import type { CheckEvent } from '../facts/keepalived.ts';
 import { hostLanInterface, type ClusterModel, type VirtualService } from '../lvs/index.ts';
+import { arpPlan } from '../../roles/realserver/arp.ts';
 import { realserverPlan } from '../../roles/realserver/plan.ts';
 import { emptyFacts } from '../runner.ts';
 import type { Facts } from '../types.ts';
@@ -365,12 +366,12 @@ export function realserverChecks(model: ClusterModel, name: string, f: Realserve
   for (const vip of plan.tunnelVips) checks.push({ what: `VIP ${vip} on tunl0`, ok: has('tunl0', vip), detail: has('tunl0', vip) ? 'present' : 'missing: decapsulated packets are dropped' });
   if (plan.arpSysctls) {
     const lan = hostLanInterface(model, name, facts);
-    // the kernel uses the higher of conf/all and conf/<dev>
+    // the kernel uses the higher of conf/all and conf/<dev>: right whichever of the two lvs_arp_scope sets
     const eff = (k: string) => Math.max(f.arp.all?.[k] ?? 0, f.arp[lan]?.[k] ?? 0);
     const ignore = eff('arp_ignore');
     const announce = eff('arp_announce');
     const ok = ignore >= 1 && announce === 2;
-    checks.push({ what: `arp sysctls (${lan})`, ok, detail: `arp_ignore ${ignore}, arp_announce ${announce}${ok ? '' : ' — want arp_ignore 1 and arp_announce 2, or this host answers ARP for the VIP and steals it'}` });
+    checks.push({ what: `arp sysctls (${lan})`, ok, detail: `arp_ignore ${ignore}, arp_announce ${announce}${ok ? '' : ` — want arp_ignore 1 and arp_announce 2, or this host answers ARP for the VIP and steals it (lvs_arp_scope ${model.arpScope}: lvsplay sets ${arpPlan(model.arpScope, lan).set.join(' and ')}; run site.ts)`}` });
   }
   if (plan.tunnelVips.length) {
     const rp = Math.max(f.arp.all?.rp_filter ?? 0, f.arp.tunl0?.rp_filter ?? 0);

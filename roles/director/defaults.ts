@@ -18,12 +18,26 @@
 //   lvs_vrids           [51, 52, … one per VRRP instance]
 //   lvs_auth_pass       [none] VRRPv2 only, at most 8 characters
 //   lvs_preempt         [true] false adds `nopreempt` (all instances are state BACKUP)
-//   lvs_preempt_delay   [0; 3 with lvs_profile: fast] seconds (0–1000) a returning director waits
-//                       before it takes its VIPs back
+//   lvs_preempt_delay   [the sync window, 4 s; fast: the longer of 3 s and it] seconds (0–1000) a
+//                       returning director waits before it takes its VIPs back
 //   lvs_active_active   [false] true: N·(N−1) VIPs, one per ordered pair of directors
 //   lvs_vip_pool        [none] CIDR the active-active VIPs are taken from when lvs_vips has not N·(N−1)
+//   lvs_arp_scope       [all] real servers: arp_ignore=1/arp_announce=2 on `all` + the LAN interface, or
+//                       `interfaces`: lo + the LAN interface only (roles/realserver/arp.ts)
+//   lvs_vrrp_unicast    [false] VRRP adverts sent to each peer's lan_ip (unicast_src_ip /
+//                       unicast_peer) instead of multicast 224.0.0.18: for networks that drop it
 //   lvs_sync_daemon     [true] IPVS connection sync on the LAN interface
+//   lvs_sync_refresh    [1] seconds: every active connection synced at least this often; the
+//                       default preempt_delay waits for it (refresh + 3 s flush); 0: the kernel's rule
+//   lvs_crash_cleanup   [true] keepalived.service's ExecStopPost= removes the VIPs and IPVS services when
+//                       keepalived dies without its own cleanup (SIGKILL, OOM, crash): no split brain
+//                       (roles/director/crash-cleanup.ts)
 //   lvs_script_user     [nobody] keepalived's script_user (must exist on the directors)
+//   lvs_track           [none] tracked checks: [{ name, kind: service (unit) | tcp (port) | http (url)
+//                       | command: "/abs/path args", interval: 2, timeout: 1, fall: 2, rise: 2,
+//                       weight: 0 }] — vrrp_script blocks run as root, tracked by every instance;
+//                       weight 0: FAULT while down; otherwise ±1..253, refused unless it hands the
+//                       VIP over (lib/lvs/track.ts: the kinds; lib/lvs/validate.ts: checkTracks)
 //   lvs_nat_gateway     [none] NAT only: the LAN address the real servers route replies through
 //   lvs_nat_routes      [default + each client's lan_ip/32] NAT only: routes via lvs_nat_gateway
 // Host vars:

@@ -3,6 +3,7 @@
 // lives here (its value) and in templates/keepalived.conf.ejs (its line).
 import { createHash } from 'node:crypto';
 import { CHECKS } from '../../lib/lvs/checks.ts';
+import { TRACK_KINDS } from '../../lib/lvs/track.ts';
 import { hostLanInterface, type ClusterModel, type VirtualService } from '../../lib/lvs/index.ts';
 import { secret, type Secret } from '../../lib/shell.ts';
 import type { Facts } from '../../lib/types.ts';
@@ -50,15 +51,36 @@ export interface KeepalivedVirtualServer {
   ipvsKey: string;
 }
 
+/** A tracked check (lvs_track): a vrrp_script every instance lists in track_script. */
+export interface KeepalivedScript {
+  name: string;
+  /** the words, rendered between double quotes (validate.ts refused what keepalived would parse) */
+  script: string;
+  /** who runs it: root, see TRACK_USER */
+  user: string;
+  interval: number;
+  timeout: number;
+  fall: number;
+  rise: number;
+  /** 0: the instance goes FAULT while the check is down */
+  weight: number;
+  /** what it checks and what a failure does, for the reader */
+  comment: string;
+}
+
 export interface KeepalivedConfig {
   routerId: string;
   scriptUser: string;
+  /** none: no vrrp_script, no track_script — the configuration lvsplay rendered before lvs_track */
+  scripts: KeepalivedScript[];
   vrrpVersion: 2 | 3;
   interface: string;
   instances: KeepalivedInstance[];
   /** NAT with several instances: they must fail over together, the gateway sits in the first */
   syncGroup?: string[];
   syncDaemon?: { interface: string; instance: string };
+  /** lvs_vrrp_unicast: every instance sends its adverts from srcIp to each peer (none: multicast to 224.0.0.18) */
+  unicast?: { srcIp: string; peers: { name: string; ip: string }[] };
   virtualServers: KeepalivedVirtualServer[];
 }
 
@@ -88,6 +110,37 @@ export function virtualServer(vs: VirtualService): KeepalivedVirtualServer {
   };
 }
 
+/**
+ * Tracked checks run as root, not as script_user. Measured with Debian 12's keepalived 2.2.7: its
+ * config test (`keepalived -t`, the template's validate step) terminates itself (SIGTERM, exit 143)
+ * as soon as it checks a script that runs as another user; and `systemctl is-active` as any user but
+ * root needs the system D-Bus, which a minimal Debian lacks. enable_script_security still refuses a
+ * root script whose program or directories a non-root user can write.
+ */
+export const TRACK_USER = 'root';
+
+export function trackScripts(model: ClusterModel): KeepalivedScript[] {
+  return model.tracks.map((t) => {
+    const kind = t.kind === undefined ? undefined : TRACK_KINDS[t.kind];
+    const value = kind ? t[kind.key]! : undefined;
+    const effect = t.weight === 0 ? 'FAULT (VIP released) while it is down' : t.weight < 0 ? `priority ${t.weight} while it is down` : `priority +${t.weight} while it is up`;
+    return {
+      name: t.name,
+      script: kind ? kind.command(value!, t.timeout).join(' ') : t.command!,
+      user: TRACK_USER,
+      interval: t.interval,
+      timeout: t.timeout,
+      fall: t.fall,
+      rise: t.rise,
+      weight: t.weight,
+      comment: `${kind ? kind.describe(value!) : 'the command exits 0'}; ${effect}`,
+    };
+  });
+}
+
+/** The packages the tracked checks' commands need on a director (beyond keepalived). */
+export const trackPackages = (model: ClusterModel): string[] => [...new Set(model.tracks.flatMap((t) => (t.kind ? TRACK_KINDS[t.kind].packages : [])))];
+
 export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts | undefined): KeepalivedConfig {
   if (!model.directors.includes(host)) throw new Error(`${host} is not in the group directors`);
   const iface = hostLanInterface(model, host, facts);
@@ -108,21 +161,30 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
   return {
     routerId: host,
     scriptUser: model.scriptUser,
+    scripts: trackScripts(model),
     vrrpVersion: model.vrrp.version,
     interface: iface,
     instances,
     syncGroup: model.natGateway && instances.length > 1 ? instances.map((i) => i.name) : undefined,
     syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance } : undefined,
+    unicast: model.unicastPeers ? unicastPeers(model.unicastPeers, host) : undefined,
     virtualServers: model.services.map(virtualServer),
   };
 }
 
+/** This director's address and every other director's, in the order of the group directors. */
+export const unicastPeers = (addresses: Record<string, string>, host: string): KeepalivedConfig['unicast'] => ({
+  srcIp: addresses[host]!,
+  peers: Object.entries(addresses).filter(([d]) => d !== host).map(([name, ip]) => ({ name, ip })),
+});
+
 /**
  * What the directors must share to hear each other's adverts — version, interval, VRIDs, the
- * password (as a hash) — as a small text file. Rolled out one director at a time, a change of these
- * leaves the two sides deaf to each other: both become MASTER, and the last to announce the VIP by
- * gratuitous ARP keeps the clients even after it steps down. A reload does not re-announce; a
- * restart makes the new MASTER announce last, so a change of this file restarts keepalived.
+ * password (as a hash), multicast or unicast and to whom — as a small text file. Rolled out one
+ * director at a time, a change of these leaves the two sides deaf to each other: both become
+ * MASTER, and the last to announce the VIP by gratuitous ARP keeps the clients even after it steps
+ * down. A reload does not re-announce; a restart makes the new MASTER announce last, so a change of
+ * this file restarts keepalived.
  */
 export function vrrpPeerSettings(ka: KeepalivedConfig): string {
   const lines = ['# written by lvsplay (roles/director): VRRP settings every director must share', `vrrp_version ${ka.vrrpVersion}`];
@@ -130,6 +192,9 @@ export function vrrpPeerSettings(ka: KeepalivedConfig): string {
     const auth = i.authPass ? `PASS sha256:${createHash('sha256').update(i.authPass.value).digest('hex').slice(0, 16)}` : 'none';
     lines.push(`${i.name} vrid ${i.vrid} advert_int ${i.advertInt} auth ${auth}`);
   }
+  // multicast (the default) writes no line, so the file stays as it was before lvs_vrrp_unicast;
+  // unicast: every director's address, sorted, the same line on each
+  if (ka.unicast) lines.push(`unicast between ${[ka.unicast.srcIp, ...ka.unicast.peers.map((p) => p.ip)].sort().join(' ')}`);
   return `${lines.join('\n')}\n`;
 }
 

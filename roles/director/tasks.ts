@@ -3,8 +3,9 @@ import { clusterFromRoleVars, ipv4ConfKey } from '../../lib/lvs/index.ts';
 import { copy, file, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import { COLOCATION_UNIT, colocationArgs, colocationUnit } from './colocation.ts';
+import { crashCleanupTasks } from './crash-cleanup.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
-import { directorKernelModules, keepalivedConfig, vrrpPeerSettings } from './keepalived.ts';
+import { directorKernelModules, keepalivedConfig, trackPackages, vrrpPeerSettings } from './keepalived.ts';
 import { colocationMarks } from './library/colocation-marks.ts';
 
 export default function tasks(vars: DirectorVars & RoleVars): Task[] {
@@ -14,6 +15,7 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
   const coloc = colocationArgs(model, vars.inventory_hostname, ka.interface);
   return [
     pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify: ['restart keepalived'] }),
+    ...(trackPackages(model).length ? [pkg({ names: trackPackages(model) }, { name: 'what the tracked checks run' })] : []),
     // before keepalived.conf: its firewall-mark services rely on these marks
     ...(coloc
       ? [
@@ -33,6 +35,16 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
     // the weights. So: expire such entries and schedule afresh.
     sysctl({ key: 'net.ipv4.vs.expire_nodest_conn', value: 1 }, { name: 'IPVS: reschedule connections of a removed real server' }),
     sysctl({ key: 'net.ipv4.vs.conn_reuse_mode', value: 2 }, { name: 'IPVS: reschedule recycled client ports (DR, TUN: FIN_WAIT too)' }),
+    // A connection is synced to the backups on its packets: by default when its count reaches 3,
+    // 53, 103… — a keep-alive connection may go minutes between syncs, and a director that comes
+    // back and preempts cuts it. Instead: on every state change, and at most every N seconds while
+    // packets flow (sync_period 0 leaves only the time rule); the preempt_delay waits for it.
+    ...(model.syncRefresh
+      ? [
+          sysctl({ key: 'net.ipv4.vs.sync_refresh_period', value: model.syncRefresh }, { name: `IPVS sync: every active connection at least every ${model.syncRefresh} s` }),
+          sysctl({ key: 'net.ipv4.vs.sync_threshold', value: '3 0' }, { name: 'IPVS sync: by time, not by packet count' }),
+        ]
+      : []),
     ...(nat
       ? [
           sysctl({ key: 'net.ipv4.ip_forward', value: 1 }, { name: 'NAT: forward' }),
@@ -61,6 +73,8 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
       { dest: `${path.posix.dirname(vars.keepalived_conf ?? defaults.keepalived_conf!)}/vrrp-peers.lvsplay`, content: vrrpPeerSettings(ka), mode: '0600', owner: 'root', group: 'root' },
       { name: 'VRRP settings shared by the directors (a change restarts keepalived)', notify: ['restart keepalived'] },
     ),
+    // lvs_crash_cleanup: a keepalived that dies uncleanly leaves no VIP or IPVS service behind
+    ...crashCleanupTasks(ka, model.crashCleanup),
     service({ name: 'keepalived', state: 'started', enabled: true }, { name: 'keepalived running' }),
   ];
 }

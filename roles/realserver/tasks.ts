@@ -2,6 +2,7 @@ import { clusterFromRoleVars, ipv4ConfKey } from '../../lib/lvs/index.ts';
 import { address, command, copy, file, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import { defaults, type RealserverVars } from './defaults.ts';
+import { arpTasks } from './arp.ts';
 import { NETWORK_UNIT, networkSteps, networkUnit } from './network.ts';
 import { realserverPlan } from './plan.ts';
 import { TLS, tlsCertificate } from './tls.ts';
@@ -29,12 +30,7 @@ export default function tasks(vars: RealserverVars & RoleVars): Task[] {
     file({ path: '/etc/nginx/sites-enabled/default', state: 'absent' }, { name: "nginx's default site off", notify: ['reload nginx'] }),
 
     // A VIP sits on this host (lo or tunl0) but only the director may answer ARP for it.
-    ...(plan.arpSysctls
-      ? ['all', plan.lanInterface].flatMap((dev) => [
-          sysctl({ key: ipv4ConfKey(dev, 'arp_ignore'), value: 1 }, { name: `${dev}: answer ARP only for addresses of the interface asked` }),
-          sysctl({ key: ipv4ConfKey(dev, 'arp_announce'), value: 2 }, { name: `${dev}: ARP from the interface's own address` }),
-        ])
-      : []),
+    ...(plan.arpSysctls ? arpTasks(model.arpScope, plan.lanInterface) : []),
     ...plan.loVips.map((vip) => address({ dev: 'lo', cidr: `${vip}/32`, persist: true }, { name: `DR: VIP ${vip} on lo` })),
 
     ...(plan.tunnelVips.length

@@ -89,6 +89,8 @@ const KEEPALIVED_VARIANTS: Array<[string, Record<string, unknown>, string]> = [
   ['nat', { lvs_vips: ['172.28.128.200', '172.28.128.201'], lvs_services: [{ port: 80, lb_kind: 'NAT' }], lvs_nat_gateway: '172.28.128.250' }, LAB_INVENTORY],
   ['tun', { lvs_services: [{ port: 80, lb_kind: 'TUN', lb_algo: 'wlc', persistence_timeout: 60 }, { port: 53, protocol: 'udp', lb_algo: 'sh', check: { type: 'TCP_CHECK' } }] }, LAB_INVENTORY],
   ['active-active', {}, ACTIVE_ACTIVE],
+  ['unicast', { lvs_vrrp_unicast: true }, LAB_INVENTORY],
+  ['tracked', { lvs_track: [{ name: 'chk_ssh', kind: 'service', unit: 'ssh' }, { name: 'chk_port', kind: 'tcp', port: 22, weight: -60 }, { name: 'chk_http', kind: 'http', url: 'http://127.0.0.1/' }] }, LAB_INVENTORY],
 ];
 
 test.serial('1b. keepalived -t on bal1 accepts every keepalived.conf variant the role renders', async (t) => {

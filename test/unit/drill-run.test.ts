@@ -62,7 +62,7 @@ test('options: bad values are refused with the flag and value named', (t) => {
 
 // ------------------------------------------------------------------ kill modes
 
-const target = { vips: ['172.28.128.200'], lanInterface: 'eth1' };
+const target = { vips: ['172.28.128.200'], lanInterface: 'eth1', service: 'nginx' };
 
 test('kill modes: every command stamps the time first, in the same shell', (t) => {
   for (const [mode, spec] of Object.entries(MODES)) {
@@ -113,15 +113,16 @@ test('poweroff: the lab cuts the power itself; elsewhere sysrq after a fixed del
 });
 
 test('the mode table drives the rest: order, help lines, theory, refusals', (t) => {
-  t.deepEqual(DRILL_MODES, ['stop', 'kill', 'link', 'poweroff'], 'sorted by each entry\'s order');
+  t.deepEqual(DRILL_MODES, ['stop', 'kill', 'link', 'poweroff', 'service'], 'sorted by each entry\'s order');
   const help = modeHelp('  ').split('\n');
   t.is(help.length, DRILL_MODES.length);
   DRILL_MODES.forEach((m, i) => t.true(help[i]!.includes(MODES[m].help), m));
   const timers = { advertInt: 1, vrrpVersion: 2 as const, backupPriority: 50 };
   t.is(MODES.stop.theory({ ...timers, mode: 'stop' }).trigger, 'graceful');
-  t.is(MODES.kill.theory({ ...timers, mode: 'kill' }).outageMaxMs, 0, 'the VIP stays: no outage expected');
+  t.is(MODES.kill.theory({ ...timers, mode: 'kill', crashCleanup: true }).outageMaxMs, 3804.6875, 'the crash cleanup removes the VIP: a hard failure');
+  t.is(MODES.kill.theory({ ...timers, mode: 'kill' }).outageMaxMs, 0, 'no crash cleanup on the master: the VIP stays, no outage expected');
   t.is(MODES.link.theory({ ...timers, mode: 'link' }).outageMaxMs, 3804.6875);
-  t.true(DRILL_MODES.every((m) => m === 'poweroff' || MODES[m].refuse === undefined));
+  t.true(DRILL_MODES.every((m) => m === 'poweroff' || m === 'service' || MODES[m].refuse === undefined));
 });
 
 test('remoteWait: a bounded loop around the test', (t) => {

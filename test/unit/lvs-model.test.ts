@@ -40,7 +40,7 @@ test('the lab inventory: one VIP, VRID 51, bal1 150 / bal2 100, both real server
   t.is(m.file, 'inventory/lab.yml');
   t.deepEqual(m.vips, ['172.28.128.200']);
   t.deepEqual(m.instances, [{ name: 'VI_1', vrid: 51, vip: '172.28.128.200', priorities: { bal1: 150, bal2: 100 } }]);
-  t.deepEqual(m.vrrp, { version: 2, advertInt: 1, authPass: undefined, preempt: true, preemptDelay: 0 });
+  t.deepEqual(m.vrrp, { version: 2, advertInt: 1, authPass: undefined, preempt: true, preemptDelay: 4 }, 'the sync window: 1 s refresh + 3 s flush');
   t.is(m.services.length, 1);
   const [vs] = m.services;
   t.like(vs, { vip: '172.28.128.200', port: 80, protocol: 'tcp', lbAlgo: 'rr', lbKind: 'DR' });
@@ -54,7 +54,8 @@ test('the lab inventory: one VIP, VRID 51, bal1 150 / bal2 100, both real server
 });
 
 test('lvs_profile fast: VRRPv3, advert_int 0.1 and preempt_delay 3, unless set explicitly', (t) => {
-  t.like(buildCluster(labInput({ lvs_profile: 'fast' })).vrrp, { version: 3, advertInt: 0.1, preemptDelay: 3 });
+  t.like(buildCluster(labInput({ lvs_profile: 'fast' })).vrrp, { version: 3, advertInt: 0.1, preemptDelay: 4 }, 'the longer of the profile\'s 3 s and the sync window');
+  t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_sync_refresh: 0 })).vrrp, { preemptDelay: 3 });
   t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_preempt_delay: 0 })).vrrp, { preemptDelay: 0 });
   t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_preempt: false })).vrrp, { preempt: false, preemptDelay: 0 }, 'nopreempt: no delay to write');
   t.like(buildCluster(labInput({ lvs_profile: 'fast', lvs_advert_int: 0.5 })).vrrp, { version: 3, advertInt: 0.5 });

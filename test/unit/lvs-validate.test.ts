@@ -25,6 +25,8 @@ const cases: Case[] = [
   ['VRID out of range', labInput({ lvs_vrids: [256] }), /^lvs_vrids\[0\] = 256: Number must be less than or equal to 255/],
   // preemption
   ['preempt_delay with nopreempt', labInput({ lvs_preempt: false, lvs_preempt_delay: 5 }), /^lvs_preempt_delay = 5: delays a preemption that lvs_preempt: false \(nopreempt\) never makes/],
+  ['sync refresh without the sync daemon', labInput({ lvs_sync_daemon: false, lvs_sync_refresh: 2 }), /^lvs_sync_refresh = 2: paces the IPVS connection sync, which lvs_sync_daemon: false turns off/],
+  ['sync refresh out of range', labInput({ lvs_sync_refresh: 61 }), /^lvs_sync_refresh = 61: /],
   ['preempt_delay over keepalived\'s 1000 s', labInput({ lvs_preempt_delay: 1001 }), /^lvs_preempt_delay = 1001: Number must be less than or equal to 1000/],
   // priorities
   ['equal priorities (both set)', labInput({}, { bal1: { lvs_priority: 120 }, bal2: { lvs_priority: 120 } }), /^host bal2: lvs_priority = 120: equal to bal1's priority in the VRRP instance for 172\.28\.128\.200/],

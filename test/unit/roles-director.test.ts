@@ -22,6 +22,9 @@ const line = (s: string) => new RegExp(`^\\s*${s.replace(/[.*+?^${}()|[\]\\/]/g,
 const IPVS_SYSCTLS = [
   ['net.ipv4.vs.expire_nodest_conn', 1],
   ['net.ipv4.vs.conn_reuse_mode', 2],
+  // lvs_sync_refresh (default 1 s): connections synced by time, so a returning director holds them
+  ['net.ipv4.vs.sync_refresh_period', 1],
+  ['net.ipv4.vs.sync_threshold', '3 0'],
 ];
 
 test('lab, bal1: global_defs, one BACKUP instance at priority 150, the virtual server with both real servers', async (t) => {
@@ -57,7 +60,8 @@ test('lab, bal2: the same layout at priority 100', async (t) => {
 
 test('the tasks: packages restart, the config reloads, validated by keepalived -t, 0640', async (t) => {
   const { tasks, tpl } = await renderDirector('bal1');
-  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'template', 'copy', 'service']);
+  // copy, file, copy before the service: lvs_crash_cleanup's script and drop-in (test/unit/director-crash-cleanup.test.ts)
+  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'sysctl', 'sysctl', 'template', 'copy', 'copy', 'file', 'copy', 'service']);
   const [pkg] = byModule(tasks, 'pkg');
   t.deepEqual(pkg.args.names, ['keepalived', 'ipvsadm']);
   t.deepEqual(pkg.notify, ['restart keepalived']);
@@ -82,7 +86,7 @@ test('lvs_profile fast: VRRPv3, advert_int 0.1, preempt_delay 3, no authenticati
   const { conf } = await renderDirector('bal1', { lvs_profile: 'fast' });
   t.regex(conf, line('vrrp_version 3'));
   t.regex(conf, line('advert_int 0.1'));
-  t.regex(conf, line('preempt_delay 3'));
+  t.regex(conf, line('preempt_delay 4'), 'the sync window (1 s refresh + 3 s flush) outlasts the profile\'s 3 s');
   t.notRegex(conf, /authentication/);
 });
 
@@ -104,7 +108,19 @@ test('lvs_preempt false: nopreempt, still BACKUP everywhere', async (t) => {
 
 test('lvs_preempt_delay: the returning director waits before it preempts; 0 writes nothing', async (t) => {
   t.regex((await renderDirector('bal1', { lvs_preempt_delay: 5 })).conf, line('preempt_delay 5'));
-  t.notRegex((await renderDirector('bal1')).conf, /preempt_delay/);
+  t.notRegex((await renderDirector('bal1', { lvs_preempt_delay: 0 })).conf, /preempt_delay/);
+});
+
+test('lvs_sync_refresh: connections synced at least every N s; the returning director waits N + 3 s (sync flush) before it preempts', async (t) => {
+  t.regex((await renderDirector('bal1')).conf, line('preempt_delay 4'), 'default: 1 s refresh');
+  const five = await renderDirector('bal1', { lvs_sync_refresh: 5 });
+  t.regex(five.conf, line('preempt_delay 8'));
+  t.deepEqual(byModule(five.tasks, 'sysctl').filter((s) => String(s.args.key).includes('sync')).map((s) => [s.args.key, s.args.value]), [['net.ipv4.vs.sync_refresh_period', 5], ['net.ipv4.vs.sync_threshold', '3 0']]);
+  const off = await renderDirector('bal1', { lvs_sync_refresh: 0 });
+  t.notRegex(off.conf, /preempt_delay/, '0: the kernel default, no wait');
+  t.false(byModule(off.tasks, 'sysctl').some((s) => String(s.args.key).includes('sync')));
+  t.false(byModule((await renderDirector('bal1', { lvs_sync_daemon: false })).tasks, 'sysctl').some((s) => String(s.args.key).includes('sync')), 'no sync daemon, nothing to pace');
+  t.regex((await renderDirector('bal1', { lvs_preempt_delay: 2 })).conf, line('preempt_delay 2'), 'an explicit lvs_preempt_delay wins');
 });
 
 test('vrrp-peers.lvsplay: what peers must share; a profile or password change alters it (restart), a weight change does not', async (t) => {

@@ -18,7 +18,7 @@ test('DR (the lab): nginx, the page, the site; ARP sysctls on all and the LAN in
   const { tasks } = await realserver_('real1');
   t.deepEqual(byModule(tasks, 'pkg')[0].args.names, ['nginx']);
   t.deepEqual(
-    byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]),
+    byModule(tasks, 'sysctl').filter((s) => s.args.state !== 'absent').map((s) => [s.args.key, s.args.value]),
     [
       ['net.ipv4.conf.all.arp_ignore', 1],
       ['net.ipv4.conf.all.arp_announce', 2],
