@@ -21,8 +21,7 @@ import {
   type TrackVars,
 } from './schema.ts';
 import { CHECKS } from './checks.ts';
-import { checkColocation, checkRealServers, checkServices, checkTracks, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
-import { checkUnicast } from './validate.ts';
+import { checkColocation, checkRealServers, checkServices, checkTracks, checkUnicast, checkVips, checkVrrp, checkPriorities, checkVrids } from './validate.ts';
 
 export interface ClusterInput {
   /** the inventory file, for error messages */

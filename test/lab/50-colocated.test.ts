@@ -110,6 +110,16 @@ test.serial('each request answered once, by one node, evenly over the four (rr, 
 
 // 6443 is a TCP_CHECK service: its real servers also run the node's proxied /healthz check (port 80's
 // HTTP_GET), so the dead upstream takes the node out of that service too.
+test.serial('status.ts on the co-located cluster: exit 0, one holder, every node in every firewall-mark service', async (t) => {
+  const r = await runLocal(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'playbooks/status.ts'), '-i', INVENTORY, '--timeout', '60'], 5 * 60_000);
+  t.log(`one status round: ${secs(r.ms)}\n${r.stdout}`);
+  t.is(r.code, 0, `exit ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
+  t.regex(r.stdout, /HEALTHY/);
+  t.notRegex(r.stdout, /SPLIT BRAIN|NO MASTER/);
+  for (const p of PORTS) t.regex(r.stdout, new RegExp(`FWM \\d+|${p.port}`));
+  for (const n of NODES) t.true(r.stdout.includes(n), `${n} named`);
+});
+
 test.serial("an upstream dies: the two-level check takes its node out of every service; back when it returns", async (t) => {
   t.timeout(5 * 60_000);
   const victim = 'node2';
