@@ -161,6 +161,8 @@ function lastFailureOf(events: CheckEvent[], last: CheckEvent | undefined): Chec
 // co-located clusters use firewall-mark services: `FWM 1` in ipvsadm, `FWM 1` in the checker dump
 const expectedKey = (s: VirtualService) => (s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.protocol.toUpperCase()} ${s.vip}:${s.port}`);
 const checkerKey = (s: VirtualService) => (s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.vip}:${s.port}`);
+// a firewall-mark service's real servers have no port: ipvsadm and keepalived's dump list them as IP:0
+const ipvsRealAddr = (s: VirtualService, ip: string) => `${ip}:${s.fwmark !== undefined ? 0 : s.port}`;
 
 export function assess(model: ClusterModel, obs: Observation): StatusReport {
   const problems: string[] = [];
@@ -242,10 +244,11 @@ export function assess(model: ClusterModel, obs: Observation): StatusReport {
     }
     const reals: RealView[] = s.realServers.map((r) => {
       const addr = `${r.ip}:${s.port}`;
-      const row = table?.reals.find((x) => x.addr === addr);
-      const stats = f?.ipvsStats.reals[key]?.[addr];
-      const rate = f?.ipvsRate.reals[key]?.[addr];
-      const check = checkView(f, vsAddr, addr);
+      const kernelAddr = ipvsRealAddr(s, r.ip);
+      const row = table?.reals.find((x) => x.addr === kernelAddr);
+      const stats = f?.ipvsStats.reals[key]?.[kernelAddr];
+      const rate = f?.ipvsRate.reals[key]?.[kernelAddr];
+      const check = checkView(f, vsAddr, kernelAddr);
       const view: RealView = {
         name: r.name,
         addr,
@@ -274,7 +277,7 @@ export function assess(model: ClusterModel, obs: Observation): StatusReport {
       }
       return view;
     });
-    const known = new Set(reals.map((r) => r.addr));
+    const known = new Set(s.realServers.map((r) => ipvsRealAddr(s, r.ip)));
     return {
       key,
       vip: s.vip,
