@@ -20,10 +20,6 @@ export interface ModeSpec {
   help: string;
   /** one line for progress and reports */
   describe(t: KillTarget): string;
-  /** what the client should see: an outage, or none (the VIP stays where it was) */
-  expectOutage: boolean;
-  /** both directors may hold the VIP after the takeover */
-  mayBreakInTwo: boolean;
   /** the kill on the master: prints the epoch ns first. undefined for a lab VM (the lab cuts the power) */
   kill(t: KillTarget, where: { lab: boolean }): Command | undefined;
   /** the undo on the master: prints the epoch ns first. undefined for a lab VM (the lab boots it) */
@@ -71,8 +67,6 @@ export const MODES: Record<DrillMode, ModeSpec> = {
     order: 1,
     help: 'systemctl stop keepalived on the MASTER (graceful)',
     describe: () => 'systemctl stop keepalived (graceful: priority-0 advert, VIP removed)',
-    expectOutage: true,
-    mayBreakInTwo: false,
     kill: () => join([stamp, sh`systemctl stop keepalived`]),
     restore: () => join([stamp, sh`systemctl start keepalived`]),
     reconnect: false,
@@ -82,10 +76,6 @@ export const MODES: Record<DrillMode, ModeSpec> = {
     order: 2,
     help: 'SIGKILL to every keepalived process (crash cleanup: VIP gone at once; without: split brain)',
     describe: () => "SIGKILL to every keepalived process at once (lvsplay's crash cleanup, where deployed, removes the VIP and IPVS rules; otherwise they stay in the kernel)",
-    // with the crash cleanup (lvs_crash_cleanup, the default) a hard failure; without it no outage
-    // and a split brain: the theory follows what the preflight found on the master
-    expectOutage: true,
-    mayBreakInTwo: true,
     // All PIDs in one kill(1): SIGKILL of the parent alone lets the children exit gracefully,
     // which is a `stop`. pidof reads /proc of this host only.
     kill: () =>
@@ -118,8 +108,6 @@ export const MODES: Record<DrillMode, ModeSpec> = {
     order: 3,
     help: "the MASTER's LAN interface down",
     describe: (t) => `ip link set ${t.lanInterface} down (the VRRP link goes dark)`,
-    expectOutage: true,
-    mayBreakInTwo: true,
     kill: (t) => join([stamp, sh`ip link set dev ${t.lanInterface} down`]),
     restore: (t) => join([stamp, sh`ip link set dev ${t.lanInterface} up`]),
     reconnect: false,
@@ -129,8 +117,6 @@ export const MODES: Record<DrillMode, ModeSpec> = {
     order: 4,
     help: 'power cut (lab: the VM is killed; elsewhere sysrq, needs --no-restore)',
     describe: (_t) => 'power cut (lab: SIGKILL of the VM; elsewhere: sysrq o)',
-    expectOutage: true,
-    mayBreakInTwo: false,
     // A real host: sysrq `o` powers off at once, no sync. The stamp must leave before the host dies,
     // so the cut comes a fixed 300 ms later from a detached shell; the drill adds those 300 ms.
     kill: (_t, where) =>
@@ -153,9 +139,6 @@ export const MODES: Record<DrillMode, ModeSpec> = {
     order: 5,
     help: "stop the MASTER's tracked service (lvs_track, kind service)",
     describe: (t) => `systemctl stop ${t.service} (tracked: keepalived gives the VIP up after fall × interval)`,
-    // weight 0 (fault): the VIP leaves at once, like stop; a negative weight keeps it until the takeover
-    expectOutage: true,
-    mayBreakInTwo: false,
     kill: (t) => join([stamp, sh`systemctl stop ${noService(t)}`]),
     restore: (t) => join([stamp, sh`systemctl start ${noService(t)}`]),
     reconnect: false,
