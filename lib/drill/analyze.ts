@@ -6,9 +6,13 @@
 //
 // Definitions (the same for the failover after `killAt` and the failback after `restoreAt`):
 //   window        [event, next event): failover [killAt, restoreAt ?? end), failback [restoreAt, end)
-//   gap           the first failed request in the window (extended back over failures just before it:
-//                 the recorded event time is approximate), through the last failure before the next
-//                 success, all in SENDING order.
+//   failure run   consecutive failed requests in SENDING order. The window's first one is extended
+//                 back over failures just before the event (the recorded event time is approximate).
+//   gap           the failure run of the window with the longest outage (below). A stop often shows two:
+//                 a few requests lost while keepalived takes its IPVS services down with the VIP still
+//                 held (HTTP read timeouts), then the real gap until the backup holds the VIP; the
+//                 first is not "how long the service was gone", so the longest run is the gap, and
+//                 `disruption` spans them all.
 //   outage        from the SENT time of the first failed request of the gap to the ANSWER time of the
 //                 first success after it (the earliest answer among the requests sent after the gap's
 //                 last failure). Each end is the first request that saw the new state, so each is
@@ -199,18 +203,33 @@ function disruption(timeline: Timeline, spec: WindowSpec, end: number, warnings:
   let firstOkAfter: number | undefined;
   let firstOkSample: Sample | undefined;
   if (firstFail && lastFail) {
-    lastOkBefore = lastOkBeforeSample(firstFail.t)?.t;
-    firstOkSample = firstOkAfterSample(firstFail.t);
-    const lastOfGap = samples.filter((s) => !s.ok && s.t >= firstFail.t && s.t < (firstOkSample?.t ?? Infinity)).at(-1)!;
+    // every failure run of the window, each with its outage; the longest is the gap
+    const runs: Array<{ first: Sample; last: Sample; outage: number }> = [];
+    let inRun = false;
+    for (const s of inWindow) {
+      if (s.ok) inRun = false;
+      else if (inRun) runs.at(-1)!.last = s;
+      else {
+        runs.push({ first: s, last: s, outage: 0 });
+        inRun = true;
+      }
+    }
+    for (const r of runs) r.outage = (firstAnswerAfter(r.last.t) ?? end) - r.first.t;
+    const gap = runs.reduce((a, b) => (b.outage > a.outage ? b : a));
+    const gapFirst = gap.first;
+    const lastOfGap = gap.last;
+    lastOkBefore = lastOkBeforeSample(gapFirst.t)?.t;
+    firstOkSample = firstOkAfterSample(lastOfGap.t);
     firstOkAfter = firstAnswerAfter(lastOfGap.t);
-    if (lastOkBefore === undefined) warnings.push(`${label}: no successful request before the first failure; the outage is counted from it (${firstFail.t.toFixed(1)} ms)`);
+    if (lastOkBefore === undefined) warnings.push(`${label}: no successful request before the first failure; the outage is counted from it (${gapFirst.t.toFixed(1)} ms)`);
+    if (runs.length > 1) warnings.push(`${label}: ${runs.length} failure runs (${runs.map((r) => `${r.outage.toFixed(0)} ms at ${r.first.t.toFixed(0)}`).join(', ')}): the outage is the longest, the disruption spans them all`);
     unrecovered = firstOkAfter === undefined;
-    outageMs = (firstOkAfter ?? end) - firstFail.t;
-    outageMinMs = lastOfGap.t - firstFail.t;
-    outageMaxMs = (firstOkAfter ?? end) - (lastOkBefore ?? firstFail.t);
-    resolutionMs = Math.max(firstFail.t - (lastOkBefore ?? firstFail.t), (firstOkSample?.t ?? lastOfGap.t) - lastOfGap.t);
+    outageMs = gap.outage;
+    outageMinMs = lastOfGap.t - gapFirst.t;
+    outageMaxMs = (firstOkAfter ?? end) - (lastOkBefore ?? gapFirst.t);
+    resolutionMs = Math.max(gapFirst.t - (lastOkBefore ?? gapFirst.t), (firstOkSample?.t ?? lastOfGap.t) - lastOfGap.t);
     disruptionMs = (firstAnswerAfter(lastFail.t) ?? end) - firstFail.t;
-    if (unrecovered) warnings.push(`${label}: no successful request after ${firstFail.t.toFixed(1)} ms: unrecovered until the end (${end.toFixed(1)} ms)`);
+    if (unrecovered) warnings.push(`${label}: no successful request after ${gapFirst.t.toFixed(1)} ms: unrecovered until the end (${end.toFixed(1)} ms)`);
     else if (firstOkAfter! >= windowEnd) warnings.push(`${label}: the service came back only after the window ended (${windowEnd.toFixed(1)} ms)`);
   }
 

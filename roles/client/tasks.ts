@@ -21,6 +21,7 @@ export default function tasks(vars: ClientVars & RoleVars): Task[] {
         requests: Number(vars.lvs_verify_requests ?? defaults.lvs_verify_requests),
         tolerance: Number(vars.lvs_verify_tolerance ?? defaults.lvs_verify_tolerance),
         timeoutSeconds: Number(vars.lvs_verify_timeout ?? defaults.lvs_verify_timeout),
+        settleSeconds: Number(vars.lvs_verify_settle ?? defaults.lvs_verify_settle),
       },
       { name: `every VIP balanced over ${servers.map((s) => s.name).join(', ')}`, tags: ['verify'] },
     ),

@@ -4,6 +4,7 @@
 import { defineModule } from '../../lib/module.ts';
 import { sh, type Command } from '../../lib/shell.ts';
 import type { LbAlgo } from '../../lib/lvs/schema.ts';
+import type { ModuleContext } from '../../lib/types.ts';
 
 export interface VerifyTarget {
   vip: string;
@@ -27,6 +28,13 @@ export interface VerifyArgs {
   timeoutSeconds?: number;
   /** default / */
   path?: string;
+  /**
+   * seconds to wait for a cluster that is still settling: a converge that restarted keepalived
+   * leaves the VIPs unheld until VRRP elects, and the real servers out of IPVS until their first
+   * check passes. The whole round is tried again, a second apart, until it passes or this has
+   * passed; then its problems are the task's error. Default 0 (one round).
+   */
+  settleSeconds?: number;
 }
 
 export interface Answer {
@@ -146,28 +154,45 @@ function splitProblem(
   return undefined;
 }
 
+/** One request burst to every target; what was wrong with it and a line per target for the log. */
+async function verifyRound(ctx: ModuleContext, args: VerifyArgs): Promise<{ problems: string[]; lines: string[] }> {
+  const requests = args.requests ?? 20;
+  const timeout = args.timeoutSeconds ?? 2;
+  const problems: string[] = [];
+  const lines: string[] = [];
+  for (const t of args.targets) {
+    const url = `${t.tls ? 'https' : 'http'}://${t.vip}:${t.port}${args.path ?? '/'}`;
+    const r = await ctx.conn.exec(probeCommand(url, requests, timeout), { nothrow: true, timeoutMs: requests * (timeout + 1) * 1000 + 10_000, signal: ctx.signal });
+    const answers = parseProbe(r.stdout);
+    // curl's exit code is the last request's: a failed request is counted by checkSplit; no
+    // answer at all means curl itself could not run.
+    if (!answers.length) {
+      problems.push(`${url}: curl exited ${r.exitCode} without a result: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+      continue;
+    }
+    const v = checkSplit(answers, args.servers, t.lbAlgo, { persistent: t.persistent, tolerance: args.tolerance, requests });
+    lines.push(`${url} (${t.lbAlgo}): ${Object.entries(v.counts).map(([k, n]) => `${k} ${n}`).join(', ')}${v.failed ? `, failed ${v.failed}` : ''}`);
+    problems.push(...v.problems.map((p) => `${url}: ${p}`));
+  }
+  return { problems, lines };
+}
+
 export const verify = defineModule<VerifyArgs>({
   name: 'lvs_verify',
   async plan(ctx, args) {
-    const requests = args.requests ?? 20;
-    const timeout = args.timeoutSeconds ?? 2;
-    const problems: string[] = [];
-    for (const t of args.targets) {
-      const url = `${t.tls ? 'https' : 'http'}://${t.vip}:${t.port}${args.path ?? '/'}`;
-      const r = await ctx.conn.exec(probeCommand(url, requests, timeout), { nothrow: true, timeoutMs: requests * (timeout + 1) * 1000 + 10_000, signal: ctx.signal });
-      const answers = parseProbe(r.stdout);
-      // curl's exit code is the last request's: a failed request is counted by checkSplit; no
-      // answer at all means curl itself could not run.
-      if (!answers.length) {
-        problems.push(`${url}: curl exited ${r.exitCode} without a result: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
-        continue;
+    const started = Date.now();
+    const deadline = started + (args.settleSeconds ?? 0) * 1000;
+    for (let round = 1; ; round++) {
+      const { problems, lines } = await verifyRound(ctx, args);
+      if (!problems.length || Date.now() >= deadline) {
+        for (const line of lines) ctx.log(line);
+        const waited = round > 1 ? ` after ${((Date.now() - started) / 1000).toFixed(1)} s (${round} rounds)` : '';
+        if (problems.length) throw new Error(`lvs_verify: ${problems.join('\n')}${waited ? `\n(still so${waited})` : ''}`);
+        if (waited) ctx.log(`settled${waited}`);
+        return null;
       }
-      const v = checkSplit(answers, args.servers, t.lbAlgo, { persistent: t.persistent, tolerance: args.tolerance, requests });
-      ctx.log(`${url} (${t.lbAlgo}): ${Object.entries(v.counts).map(([k, n]) => `${k} ${n}`).join(', ')}${v.failed ? `, failed ${v.failed}` : ''}`);
-      problems.push(...v.problems.map((p) => `${url}: ${p}`));
+      await new Promise((res) => setTimeout(res, 1000));
     }
-    if (problems.length) throw new Error(`lvs_verify: ${problems.join('\n')}`);
-    return null;
   },
   async apply() {
     // plan() never returns a change

@@ -55,13 +55,29 @@ test('one gap: outage from the first failed to the first successful request (sen
   t.false(m.unrecovered);
 });
 
-test('flapping: the outage is the first gap, the disruption spans every failure, transitions counted', (t) => {
+test('flapping: the outage is the longest gap (here the first), the disruption spans every failure, transitions counted', (t) => {
   const m = analyze(tl({ down: [[5000, 6000], [6100, 6500], [6600, 7000]] }), { killAt: 5000, config: lab('link') });
   t.is(m.outageMs, 6002 - 5000);
   t.is(m.disruptionMs, 7002 - 5000);
   t.is(m.flapping, 6);
   t.is(m.failureRuns, 3);
   t.is(m.failedRequests, 50 + 20 + 20);
+});
+
+test('a stop: a few requests lost while IPVS is taken down, then the real gap — the outage is the longest run, the disruption spans both', (t) => {
+  const m = analyze(tl({ down: [[5100, 5180], [5600, 6300]], failRes: 'timeout-read' }), { killAt: 5000, config: lab('stop') });
+  t.is(m.failureRuns, 2);
+  t.is(m.outageMs, 6302 - 5600, 'the second, longer run');
+  t.is(m.lastOkBefore, 5580);
+  t.is(m.firstOkAfter, 6302);
+  t.is(m.outageMinMs, 6280 - 5600);
+  t.is(m.resolutionMs, 20);
+  t.is(m.firstFailureAt, 5100);
+  t.is(m.disruptionMs, 6302 - 5100);
+  t.true(m.warnings.some((w) => /2 failure runs \(82 ms at 5100, 702 ms at 5600\): the outage is the longest/.test(w)), m.warnings.join('; '));
+  // the same runs the other way round: the first is then the longest
+  const first = analyze(tl({ down: [[5100, 5800], [6000, 6080]] }), { killAt: 5000, config: lab('stop') });
+  t.is(first.outageMs, 5802 - 5100);
 });
 
 test('failures to the end: unrecovered, outage until the end of the timeline', (t) => {

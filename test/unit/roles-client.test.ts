@@ -5,7 +5,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import client from '../../roles/client/index.ts';
-import { checkSplit, parseProbe, probeCommand, type Answer } from '../../roles/client/verify.ts';
+import { checkSplit, parseProbe, probeCommand, verify, type Answer } from '../../roles/client/verify.ts';
+import type { ModuleContext } from '../../lib/types.ts';
 import { ACTIVE_ACTIVE, LAB, byModule, load, roleVars } from './lvs-fixtures.ts';
 
 const two = [
@@ -116,6 +117,7 @@ test('client tasks: curl and arping, then one verify over every TCP virtual serv
     requests: 20,
     tolerance: 1,
     timeoutSeconds: 2,
+    settleSeconds: 15,
   });
   t.deepEqual(v.tags, ['verify']);
 
@@ -123,4 +125,39 @@ test('client tasks: curl and arping, then one verify over every TCP virtual serv
   const [va] = byModule(client.tasks(roleVars(aa, client, 'client', { lvs_verify_expect: ['real2'] }) as never), 'lvs_verify');
   t.is(va.args.targets.length, 6, 'every VIP of the active-active layout');
   t.deepEqual(va.args.servers, [{ name: 'real2', weight: 1 }]);
+});
+
+// The settle loop for real: curl under /bin/sh against a server that refuses (503) for its first
+// 1.5 s, as a VIP does while VRRP elects and the first checks are pending.
+withCurl('lvs_verify settles: a cluster that is not ready yet is asked again until it serves; one that never does fails after settleSeconds', async (t) => {
+  const ready = Date.now() + 1500;
+  let n = 0;
+  const server = http.createServer((_req, res) => {
+    if (Date.now() < ready) return void res.writeHead(503).end('electing\n');
+    res.writeHead(200).end(`served-by: real${(n++ % 2) + 1}\n`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const lines: string[] = [];
+  const ctx = {
+    conn: { exec: async (cmd: { text: string }) => {
+      const r = await promisify(execFile)('/bin/sh', ['-c', cmd.text], { timeout: 30_000 }).catch((e) => e);
+      return { stdout: r.stdout ?? '', stderr: r.stderr ?? '', exitCode: r.code ?? 0 };
+    } },
+    log: (l: string) => lines.push(l),
+  } as unknown as ModuleContext;
+  const args = { targets: [{ vip: '127.0.0.1', port, lbAlgo: 'rr' as const, persistent: false }], servers: two, requests: 10, timeoutSeconds: 2 };
+  try {
+    await t.throwsAsync(verify.module.plan(ctx, { ...args, settleSeconds: 0 }), { message: /10 of 10 requests failed \(HTTP 503 without served-by ×10\)/ }, 'no settle: one round');
+    lines.length = 0;
+    t.is(await verify.module.plan(ctx, { ...args, settleSeconds: 15 }), null);
+    t.regex(lines.join('\n'), /real1 5, real2 5/);
+    t.regex(lines.join('\n'), /settled after \d+\.\d s \(\d+ rounds\)/);
+  } finally {
+    server.close();
+  }
+  const refused = { ...args, targets: [{ ...args.targets[0]!, port: 1 }], settleSeconds: 2 };
+  const t0 = Date.now();
+  await t.throwsAsync(verify.module.plan(ctx, refused), { message: /10 of 10 requests failed \(no answer ×10\)\n\(still so after \d/ });
+  t.true(Date.now() - t0 >= 2000, 'it kept trying for settleSeconds');
 });
