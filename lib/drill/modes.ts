@@ -12,6 +12,7 @@ import { join, sh, type Command } from '../shell.ts';
 import type { KillTarget } from './kill.ts';
 import type { DeployedScript } from './observe.ts';
 import { gracefulTheory, hardTheory, trackedTheory, type DrillConfig, type Theory, type TrackTiming } from './theory.ts';
+import { IPVS_SYNC_UNIT } from '../lvs/ipvs-sync-unit.ts';
 
 export interface ModeSpec {
   /** where it sorts in the end table and in the help */
@@ -84,15 +85,15 @@ export const MODES: Record<DrillMode, ModeSpec> = {
         '\n',
       ),
     // What keepalived would have undone on a clean exit: the VIPs, the IPVS table, the sync
-    // daemons (kernel threads that outlive it). Then a clean start.
+    // daemons if it ran them (kernel threads that outlive it; lvsplay's own unit's stay). Then a
+    // clean start.
     restore: (t) =>
       join(
         [
           stamp,
           ...t.vips.map((vip) => sh`ip -4 addr del ${`${vip}/32`} dev ${t.lanInterface} 2>/dev/null`),
           sh`ipvsadm -C`,
-          sh`ipvsadm --stop-daemon master 2>/dev/null`,
-          sh`ipvsadm --stop-daemon backup 2>/dev/null`,
+          sh`systemctl is-active -q ${IPVS_SYNC_UNIT} || { ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup; } 2>/dev/null`,
           sh`systemctl start keepalived`,
         ],
         '\n',

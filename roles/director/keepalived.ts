@@ -7,6 +7,7 @@ import { TRACK_KINDS } from '../../lib/lvs/track.ts';
 import { hostLanInterface, type ClusterModel, type VirtualService } from '../../lib/lvs/index.ts';
 import { secret, type Secret } from '../../lib/shell.ts';
 import type { Facts } from '../../lib/types.ts';
+import { IPVS_SYNC_UNIT } from '../../lib/lvs/ipvs-sync-unit.ts';
 
 export interface KeepalivedInstance {
   name: string;
@@ -78,7 +79,8 @@ export interface KeepalivedConfig {
   instances: KeepalivedInstance[];
   /** NAT with several instances: they must fail over together, the gateway sits in the first */
   syncGroup?: string[];
-  syncDaemon?: { interface: string; instance: string };
+  /** IPVS connection sync on the LAN interface, syncid = the instance's VRID (run by lvsplay's unit: roles/director/ipvs-sync.ts) */
+  syncDaemon?: { interface: string; instance: string; syncid: number };
   /** lvs_vrrp_unicast: every instance sends its adverts from srcIp to each peer (none: multicast to 224.0.0.18) */
   unicast?: { srcIp: string; peers: { name: string; ip: string }[] };
   virtualServers: KeepalivedVirtualServer[];
@@ -166,7 +168,7 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
     interface: iface,
     instances,
     syncGroup: model.natGateway && instances.length > 1 ? instances.map((i) => i.name) : undefined,
-    syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance } : undefined,
+    syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance, syncid: instances.find((i) => i.name === model.syncInstance)!.vrid } : undefined,
     unicast: model.unicastPeers ? unicastPeers(model.unicastPeers, host) : undefined,
     virtualServers: model.services.map(virtualServer),
   };
@@ -192,6 +194,9 @@ export function vrrpPeerSettings(ka: KeepalivedConfig): string {
     const auth = i.authPass ? `PASS sha256:${createHash('sha256').update(i.authPass.value).digest('hex').slice(0, 16)}` : 'none';
     lines.push(`${i.name} vrid ${i.vrid} advert_int ${i.advertInt} auth ${auth}`);
   }
+  // the sync threads left keepalived's hands: a restart (not a reload, which keepalived carries out
+  // after the handlers) stops the ones it ran before lvsplay's unit takes them over
+  if (ka.syncDaemon) lines.push(`ipvs sync threads by ${IPVS_SYNC_UNIT}`);
   // multicast (the default) writes no line, so the file stays as it was before lvs_vrrp_unicast;
   // unicast: every director's address, sorted, the same line on each
   if (ka.unicast) lines.push(`unicast between ${[ka.unicast.srcIp, ...ka.unicast.peers.map((p) => p.ip)].sort().join(' ')}`);

@@ -5,6 +5,7 @@ import type { RoleVars, Task } from '../../lib/types.ts';
 import { COLOCATION_UNIT, colocationArgs, colocationUnit } from './colocation.ts';
 import { crashCleanupTasks } from './crash-cleanup.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
+import { ipvsSyncTasks } from './ipvs-sync.ts';
 import { directorKernelModules, keepalivedConfig, trackPackages, vrrpPeerSettings } from './keepalived.ts';
 import { colocationMarks } from './library/colocation-marks.ts';
 
@@ -68,6 +69,8 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
       },
       { name: 'keepalived.conf', notify: ['reload keepalived'] },
     ),
+    // both sync threads, never switched by keepalived (why: roles/director/ipvs-sync.ts)
+    ...ipvsSyncTasks(ka),
     // after keepalived.conf: written only once that config is in place (see vrrpPeerSettings)
     copy(
       { dest: `${path.posix.dirname(vars.keepalived_conf ?? defaults.keepalived_conf!)}/vrrp-peers.lvsplay`, content: vrrpPeerSettings(ka), mode: '0600', owner: 'root', group: 'root' },

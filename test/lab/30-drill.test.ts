@@ -1,6 +1,6 @@
 // playbooks/drill.ts on the lab, checked against an INDEPENDENT measurement: while the drill runs, a
-// second prober of another design runs on the client (test/lab/tcp-prober.pl: Perl, TCP handshakes
-// only, select(2) — not the drill's probe.py, not its analysis). For every mode that moves the VIP
+// second prober of another design runs on the client (test/lab/tcp-prober.pl: Perl, raw sockets,
+// select(2), a GET read to the server's close — not the drill's probe.py, not its analysis). For every mode that moves the VIP
 // (stop, link, poweroff), in the default and the fast profile, the drill's outage must agree with
 // the one this prober saw within ±10 % or ±50 ms, whichever is larger (the issue's tolerance).
 //
@@ -48,7 +48,7 @@ async function startProber(lab: Lab, vip: string): Promise<{ stop(): Promise<str
   const conn = await lab.conn(CLIENT);
   await conn.exec(sh`rm -rf ${PROBER_DIR}; mkdir -p ${PROBER_DIR}`);
   await conn.put(`${PROBER_DIR}/tcp-prober.pl`, readFileSync(path.join(ROOT, 'test/lab/tcp-prober.pl')), { mode: '0755' });
-  const started = await conn.exec(sh`cd ${PROBER_DIR} || exit 1; nohup perl tcp-prober.pl ${vip} 80 ${PROBER_INTERVAL_MS} 300 1800 >tcp.log 2>tcp.err </dev/null & echo $!`);
+  const started = await conn.exec(sh`cd ${PROBER_DIR} || exit 1; nohup perl tcp-prober.pl ${vip} 80 ${PROBER_INTERVAL_MS} 300 1800 http >tcp.log 2>tcp.err </dev/null & echo $!`);
   const pid = Number(started.stdout.trim());
   if (!pid) throw new Error(`tcp-prober did not start: ${started.stderr}`);
   return {

@@ -1,7 +1,8 @@
 // lvs_track: tracked checks in the director's keepalived.conf (vrrp_script + track_script), their
 // refusals, and the drill's `service` mode. Off by default: without lvs_track the director renders
 // exactly the keepalived.conf it rendered before the option existed (fixtures/keepalived/*.conf,
-// rendered from inventory/lab.yml and inventory/colocated.yml before lvs_track was added).
+// rendered from inventory/lab.yml and inventory/colocated.yml before lvs_track was added; since then
+// only the sync lines changed: lvsplay, not keepalived, runs the IPVS sync threads).
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';

@@ -86,15 +86,14 @@ test('kill mode: SIGKILL of every keepalived pid in one kill, stamp between pido
   t.is(lines[2], 'kill -KILL $pids');
 });
 
-test('kill mode restore: stale VIP, IPVS table and sync daemons go before keepalived starts', (t) => {
+test("kill mode restore: stale VIP, IPVS table and keepalived's sync daemons (not lvsplay's unit's) go before keepalived starts", (t) => {
   const lines = MODES.kill.restore({ vips: ['172.28.128.200', '172.28.128.201'], lanInterface: 'eth1' }, { lab: true })!.text.split('\n');
   t.deepEqual(lines, [
     'date +%s%N',
     'ip -4 addr del 172.28.128.200/32 dev eth1 2>/dev/null',
     'ip -4 addr del 172.28.128.201/32 dev eth1 2>/dev/null',
     'ipvsadm -C',
-    'ipvsadm --stop-daemon master 2>/dev/null',
-    'ipvsadm --stop-daemon backup 2>/dev/null',
+    'systemctl is-active -q lvsplay-ipvs-sync.service || { ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup; } 2>/dev/null',
     'systemctl start keepalived',
   ]);
 });

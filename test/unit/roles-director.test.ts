@@ -31,7 +31,9 @@ test('lab, bal1: global_defs, one BACKUP instance at priority 150, the virtual s
   const { conf } = await renderDirector('bal1');
   t.is((conf.match(/{/g) ?? []).length, (conf.match(/}/g) ?? []).length, 'braces balance');
   const g = block(conf, /^global_defs {/);
-  for (const l of ['router_id bal1', 'enable_script_security', 'script_user nobody', 'vrrp_version 2', 'lvs_sync_daemon eth1 VI_1']) t.regex(g, line(l));
+  for (const l of ['router_id bal1', 'enable_script_security', 'script_user nobody', 'vrrp_version 2']) t.regex(g, line(l));
+  t.notRegex(g, /^\s*lvs_sync_daemon/m, "the sync threads are lvsplay's unit's, not keepalived's");
+  t.regex(g, /lvsplay-ipvs-sync\.service runs the master and\n.*\(eth1, syncid 51\)/);
 
   const vi = block(conf, /^vrrp_instance VI_1 {/);
   for (const l of ['state BACKUP', 'interface eth1', 'virtual_router_id 51', 'priority 150', 'advert_int 1', '172.28.128.200/32 dev eth1']) t.regex(vi, line(l));
@@ -60,8 +62,9 @@ test('lab, bal2: the same layout at priority 100', async (t) => {
 
 test('the tasks: packages restart, the config reloads, validated by keepalived -t, 0640', async (t) => {
   const { tasks, tpl } = await renderDirector('bal1');
+  // after keepalived.conf: the IPVS sync unit and its service (test/unit/director-ipvs-sync.test.ts), vrrp-peers, then
   // copy, file, copy before the service: lvs_crash_cleanup's script and drop-in (test/unit/director-crash-cleanup.test.ts)
-  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'sysctl', 'sysctl', 'template', 'copy', 'copy', 'file', 'copy', 'service']);
+  t.deepEqual(tasks.map((x) => x.module.name), ['pkg', 'kmod', 'kmod', 'sysctl', 'sysctl', 'sysctl', 'sysctl', 'template', 'copy', 'service', 'copy', 'copy', 'file', 'copy', 'service']);
   const [pkg] = byModule(tasks, 'pkg');
   t.deepEqual(pkg.args.names, ['keepalived', 'ipvsadm']);
   t.deepEqual(pkg.notify, ['restart keepalived']);
@@ -71,7 +74,7 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
   ]);
   t.like(tpl.args, { src: 'keepalived.conf.ejs', dest: '/etc/keepalived/keepalived.conf', mode: '0640', validate: 'keepalived -t -f %s' });
   t.deepEqual(tpl.notify, ['reload keepalived']);
-  t.like(byModule(tasks, 'service')[0].args, { name: 'keepalived', state: 'started', enabled: true });
+  t.like(byModule(tasks, 'service').at(-1)!.args, { name: 'keepalived', state: 'started', enabled: true });
   t.deepEqual(byModule(tasks, 'sysctl').map((s) => [s.args.key, s.args.value]), IPVS_SYSCTLS, 'no forwarding in DR');
 
   const handlers = director.handlers!((await renderDirector('bal1')).vars as never);
@@ -79,6 +82,8 @@ test('the tasks: packages restart, the config reloads, validated by keepalived -
     ['reload keepalived', 'reloaded'],
     ['restart keepalived', 'restarted'],
     ['reload systemd units', undefined],
+    // after keepalived's restart, which stops the sync threads a keepalived that ran them leaves
+    ['restart IPVS sync', 'restarted'],
   ]);
 });
 
@@ -132,7 +137,8 @@ test('vrrp-peers.lvsplay: what peers must share; a profile or password change al
     return String((task.args as { content: string }).content);
   };
   const base = await peers();
-  t.is(base, '# written by lvsplay (roles/director): VRRP settings every director must share\nvrrp_version 2\nVI_1 vrid 51 advert_int 1 auth none\n');
+  t.is(base, '# written by lvsplay (roles/director): VRRP settings every director must share\nvrrp_version 2\nVI_1 vrid 51 advert_int 1 auth none\nipvs sync threads by lvsplay-ipvs-sync.service\n');
+  t.notRegex(await peers({ lvs_sync_daemon: false, lvs_sync_refresh: 0 }), /ipvs sync/, 'sync off: no line');
   t.is(await peers({}, 'bal2'), base, 'the same on every director');
   t.regex(await peers({ lvs_profile: 'fast' }), /^vrrp_version 3$/m);
   const auth = await peers({ lvs_auth_pass: 'buka17' });
@@ -195,7 +201,7 @@ test('active-active, bal1: six instances, its priorities follow the layout, MAST
 test('the LAN interface is the one holding lan_ip in the facts', async (t) => {
   const { conf } = await renderDirector('bal1', {}, LAB, 'ens4');
   t.regex(conf, line('interface ens4'));
-  t.regex(conf, line('lvs_sync_daemon ens4 VI_1'));
+  t.regex(conf, /\(ens4, syncid 51\)/);
 });
 
 test('a host without facts and without lvs_lan_interface cannot build its tasks', async (t) => {
