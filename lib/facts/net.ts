@@ -39,8 +39,12 @@ export const netFacts = {
 export const unitState = (unit: string): Fact<string> =>
   defineFact({ name: `systemctl is-active ${unit}`, command: sh`systemctl is-active ${unit}`, parse: (r) => r.stdout.trim() || 'unknown' });
 
-/** An HTTP GET on this host, bounded: the status code, 0 when nothing answered. */
-export const httpGet = (url: string, timeoutS = 2): Fact<HttpAnswer> =>
+/**
+ * An HTTP GET on this host, bounded: the status code, 0 when nothing answered. 5 s: a refused port
+ * answers at once and a healthy one in milliseconds, but a TLS handshake on a busy one-CPU emulated
+ * node took 1.2 s idle and over 2 s while status read every node at once (the co-located lab).
+ */
+export const httpGet = (url: string, timeoutS = 5): Fact<HttpAnswer> =>
   defineFact({
     name: `curl ${url}`,
     // -k: the real servers' certificates are self-signed; only the answer matters here

@@ -180,8 +180,10 @@ async function verifyRound(ctx: ModuleContext, args: VerifyArgs): Promise<{ prob
 export const verify = defineModule<VerifyArgs>({
   name: 'lvs_verify',
   async plan(ctx, args) {
+    const settle = args.settleSeconds ?? 0;
+    if (!Number.isFinite(settle) || settle < 0) throw new Error(`lvs_verify: settle seconds must be a number ≥ 0, got ${args.settleSeconds}`);
     const started = Date.now();
-    const deadline = started + (args.settleSeconds ?? 0) * 1000;
+    const deadline = started + settle * 1000;
     for (let round = 1; ; round++) {
       const { problems, lines } = await verifyRound(ctx, args);
       if (!problems.length || Date.now() >= deadline) {

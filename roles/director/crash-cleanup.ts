@@ -37,7 +37,9 @@ export function cleanupCommands(ka: KeepalivedConfig): Command[] {
   return [
     ...vips.map((ip) => sh`ip -4 addr del ${`${ip}/32`} dev ${ka.interface} 2>/dev/null && say ${`removed ${ip}/32 from ${ka.interface}`}`),
     ...ka.virtualServers.map((vs) => sh`ipvsadm -D ${ipvsServiceArgs(vs.ipvsKey)} 2>/dev/null && say ${`removed the IPVS service ${vs.ipvsKey}`}`),
-    // the IPVS sync threads are not keepalived's (roles/director/ipvs-sync.ts): they stay
+    // kernel threads that outlive keepalived; only when keepalived ran them (co-located; elsewhere
+    // lvsplay's unit runs them and they stay: roles/director/ipvs-sync.ts)
+    ...(ka.syncDaemon && !ka.syncDaemon.byUnit ? (['master', 'backup'] as const).map((role) => sh`ipvsadm --stop-daemon ${role} 2>/dev/null && say ${`stopped the IPVS sync daemon (${role})`}`) : []),
   ];
 }
 

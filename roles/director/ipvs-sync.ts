@@ -52,10 +52,11 @@ export function ipvsSyncUnit(sync: NonNullable<KeepalivedConfig['syncDaemon']>):
  * and removed.
  */
 export function ipvsSyncTasks(ka: KeepalivedConfig): Task[] {
-  if (!ka.syncDaemon) {
+  if (!ka.syncDaemon?.byUnit) {
+    const why = ka.syncDaemon ? "keepalived's (co-located)" : 'off (lvs_sync_daemon: false)';
     return [
-      service({ name: IPVS_SYNC_UNIT, state: 'stopped', enabled: false }, { name: 'IPVS sync: off (lvs_sync_daemon: false)' }),
-      file({ path: UNIT_PATH, state: 'absent' }, { name: 'IPVS sync: off (unit removed)', notify: ['reload systemd units'] }),
+      service({ name: IPVS_SYNC_UNIT, state: 'stopped', enabled: false }, { name: `IPVS sync: ${why}: no unit` }),
+      file({ path: UNIT_PATH, state: 'absent' }, { name: `IPVS sync: ${why}: unit removed`, notify: ['reload systemd units'] }),
     ];
   }
   return [

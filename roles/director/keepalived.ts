@@ -80,7 +80,13 @@ export interface KeepalivedConfig {
   /** NAT with several instances: they must fail over together, the gateway sits in the first */
   syncGroup?: string[];
   /** IPVS connection sync on the LAN interface, syncid = the instance's VRID (run by lvsplay's unit: roles/director/ipvs-sync.ts) */
-  syncDaemon?: { interface: string; instance: string; syncid: number };
+  /**
+   * byUnit: both threads always on, by lvsplay's unit (roles/director/ipvs-sync.ts); false on a
+   * co-located cluster, where keepalived's lvs_sync_daemon switches them as before: there every node
+   * is also a real server, and with every node sending and receiving, the local health URLs behind
+   * nginx answered 504 or nothing (lab: 3 status rounds of 3 failed; with the threads stopped, none)
+   */
+  syncDaemon?: { interface: string; instance: string; syncid: number; byUnit: boolean };
   /** lvs_vrrp_unicast: every instance sends its adverts from srcIp to each peer (none: multicast to 224.0.0.18) */
   unicast?: { srcIp: string; peers: { name: string; ip: string }[] };
   virtualServers: KeepalivedVirtualServer[];
@@ -168,7 +174,9 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
     interface: iface,
     instances,
     syncGroup: model.natGateway && instances.length > 1 ? instances.map((i) => i.name) : undefined,
-    syncDaemon: model.syncInstance ? { interface: iface, instance: model.syncInstance, syncid: instances.find((i) => i.name === model.syncInstance)!.vrid } : undefined,
+    syncDaemon: model.syncInstance
+      ? { interface: iface, instance: model.syncInstance, syncid: instances.find((i) => i.name === model.syncInstance)!.vrid, byUnit: model.colocated.length === 0 }
+      : undefined,
     unicast: model.unicastPeers ? unicastPeers(model.unicastPeers, host) : undefined,
     virtualServers: model.services.map(virtualServer),
   };
@@ -196,7 +204,7 @@ export function vrrpPeerSettings(ka: KeepalivedConfig): string {
   }
   // the sync threads left keepalived's hands: a restart (not a reload, which keepalived carries out
   // after the handlers) stops the ones it ran before lvsplay's unit takes them over
-  if (ka.syncDaemon) lines.push(`ipvs sync threads by ${IPVS_SYNC_UNIT}`);
+  if (ka.syncDaemon?.byUnit) lines.push(`ipvs sync threads by ${IPVS_SYNC_UNIT}`);
   // multicast (the default) writes no line, so the file stays as it was before lvs_vrrp_unicast;
   // unicast: every director's address, sorted, the same line on each
   if (ka.unicast) lines.push(`unicast between ${[ka.unicast.srcIp, ...ka.unicast.peers.map((p) => p.ip)].sort().join(' ')}`);

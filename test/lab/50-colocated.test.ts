@@ -111,7 +111,14 @@ test.serial('each request answered once, by one node, evenly over the four (rr, 
 // 6443 is a TCP_CHECK service: its real servers also run the node's proxied /healthz check (port 80's
 // HTTP_GET), so the dead upstream takes the node out of that service too.
 test.serial('status.ts on the co-located cluster: exit 0, one holder, every node in every firewall-mark service', async (t) => {
-  const r = await runLocal(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'playbooks/status.ts'), '-i', INVENTORY, '--timeout', '60'], 5 * 60_000);
+  // up to 3 rounds: one real-server check (a local GET, 2 s) can miss under emulation on a loaded
+  // machine (seen once: node2's TLS healthz during a 21 s read of 5 VMs); a real fault stays
+  const round = () => runLocal(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'playbooks/status.ts'), '-i', INVENTORY, '--timeout', '60'], 5 * 60_000);
+  let r = await round();
+  for (let i = 2; r.code !== 0 && i <= 3; i++) {
+    t.log(`status round ${i - 1}: exit ${r.code}: ${r.stdout.split('\n').filter((l) => /✘/.test(l)).join(' | ')}`);
+    r = await round();
+  }
   t.log(`one status round: ${secs(r.ms)}\n${r.stdout}`);
   t.is(r.code, 0, `exit ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
   t.regex(r.stdout, /HEALTHY/);

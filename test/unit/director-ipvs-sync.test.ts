@@ -4,12 +4,13 @@
 import test from 'ava';
 import director from '../../roles/director/index.ts';
 import { IPVS_SYNC_UNIT, ipvsSyncUnit } from '../../roles/director/ipvs-sync.ts';
-import { byModule, renderDirector } from './lvs-fixtures.ts';
+import { ROOT, byModule, renderDirector } from './lvs-fixtures.ts';
+import path from 'node:path';
 
 const UNIT_PATH = `/etc/systemd/system/${IPVS_SYNC_UNIT}`;
 
 test('the unit: stops whatever threads run, then starts master and backup on the LAN interface with the VRID as syncid', (t) => {
-  const unit = ipvsSyncUnit({ interface: 'eth1', instance: 'VI_1', syncid: 51 });
+  const unit = ipvsSyncUnit({ interface: 'eth1', instance: 'VI_1', syncid: 51, byUnit: true });
   const lines = unit.split('\n');
   t.deepEqual(lines.filter((l) => /^Exec/.test(l)), [
     'ExecStartPre=-/usr/sbin/ipvsadm --stop-daemon master',
@@ -40,4 +41,13 @@ test('lvs_sync_daemon false: the unit stopped, disabled and removed', async (t) 
   t.like(byModule(tasks, 'file').find((f) => f.args.path === UNIT_PATH)!.args, { state: 'absent' });
   t.false(byModule(tasks, 'copy').some((c) => c.args.dest === UNIT_PATH));
   t.notRegex(conf, /sync/);
+});
+
+test("co-located: keepalived's lvs_sync_daemon as before, no unit (with every node sending and receiving, the local health URLs failed there)", async (t) => {
+  const { tasks, conf } = await renderDirector('node1', {}, path.join(ROOT, 'inventory/colocated.yml'));
+  t.regex(conf, /^\s*lvs_sync_daemon eth1 VI_1$/m);
+  t.like(byModule(tasks, 'service').find((s) => s.args.name === IPVS_SYNC_UNIT)!.args, { state: 'stopped', enabled: false });
+  t.false(byModule(tasks, 'copy').some((c) => c.args.dest === UNIT_PATH));
+  const peers = byModule(tasks, 'copy').find((c) => String(c.args.dest).endsWith('/vrrp-peers.lvsplay'))!;
+  t.notRegex(String(peers.args.content), /ipvs sync/);
 });

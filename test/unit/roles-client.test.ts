@@ -156,6 +156,7 @@ withCurl('lvs_verify settles: a cluster that is not ready yet is asked again unt
   } finally {
     server.close();
   }
+  await t.throwsAsync(verify.module.plan(ctx, { ...args, settleSeconds: Number('soon') }), { message: /settle seconds must be a number ≥ 0, got NaN/ });
   const refused = { ...args, targets: [{ ...args.targets[0]!, port: 1 }], settleSeconds: 2 };
   const t0 = Date.now();
   await t.throwsAsync(verify.module.plan(ctx, refused), { message: /10 of 10 requests failed \(no answer ×10\)\n\(still so after \d/ });
