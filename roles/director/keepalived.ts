@@ -79,8 +79,8 @@ export interface KeepalivedConfig {
   instances: KeepalivedInstance[];
   /** NAT with several instances: they must fail over together, the gateway sits in the first */
   syncGroup?: string[];
-  /** IPVS connection sync on the LAN interface, syncid = the instance's VRID (run by lvsplay's unit: roles/director/ipvs-sync.ts) */
   /**
+   * IPVS connection sync on the LAN interface, syncid = the instance's VRID.
    * byUnit: both threads always on, by lvsplay's unit (roles/director/ipvs-sync.ts); false on a
    * co-located cluster, where keepalived's lvs_sync_daemon switches them as before: there every node
    * is also a real server, and with every node sending and receiving, the local health URLs behind
