@@ -447,13 +447,18 @@ class PlayRun {
     const pre = new Map<number, Prefetched>();
     let windowEnd = 0;
     let windowApplies = -1;
+    // How far a batch reads ahead: everything at first (an unchanged run: one read), one task after an
+    // apply made the read stale, then four times more while nothing changes — a converge that changes
+    // every task pays one read per task, not a re-read of all the rest after each change.
+    let readAhead = Infinity;
     for (let i = 0; i < tasks.length; i++) {
       // A new batch when the window is used up or an apply made what it read stale.
       if (this.batched && (i >= windowEnd || windowApplies !== st.applies)) {
+        if (windowApplies !== -1) readAhead = windowApplies !== st.applies ? 1 : readAhead * 4;
         pre.clear();
         windowApplies = st.applies;
         try {
-          windowEnd = await this.prefetch(play, st, tasks, role, vars, i, pre);
+          windowEnd = await this.prefetch(play, st, tasks, role, vars, i, i + readAhead, pre);
         } catch (err) {
           if (err instanceof HostStopped) return false;
           throw err;
@@ -493,8 +498,8 @@ class PlayRun {
   }
 
   /**
-   * Discovers tasks from `from` on and reads their probes (and the fact groups the next one needs)
-   * in one exec. Returns the end of the window: a plan that changes something without reading
+   * Discovers tasks from `from` on (before `until`) and reads their probes (and the fact groups the
+   * next one needs) in one exec. Returns the end of the window: a plan that changes something without reading
    * ends it (in check mode nothing is applied, so it goes on); one that needs facts ends it too.
    */
   private async prefetch(
@@ -504,12 +509,13 @@ class PlayRun {
     role: Role | undefined,
     vars: Record<string, unknown>,
     from: number,
+    until: number,
     pre: Map<number, Prefetched>,
   ): Promise<number> {
     const reads = new Map<number, ProbeRead>();
     let facts: FactGroup[] = [];
     let end = from;
-    while (end < tasks.length) {
+    while (end < tasks.length && end < until) {
       const d = await this.discover(st, tasks[end], role, vars);
       if (d.kind === 'facts') {
         // The first task needs them now; a later one gets them with this batch.

@@ -28,13 +28,18 @@ interface Tally {
 }
 const total: Tally = { passed: 0, failed: 0, skipped: 0 };
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, onLine?: (line: string) => void): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
+    let partial = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       process.stdout.write(d);
+      if (!onLine) return;
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) onLine(l);
     });
     child.on('close', (code) => resolve({ code: code ?? 1, out }));
   });
@@ -85,6 +90,26 @@ function labGroups(defaultInventory: string): Array<{ inventory: string; files: 
   return [...groups].map(([inventory, fs]) => ({ inventory, files: fs }));
 }
 
+/**
+ * Minutes per test file of one ava run, from its TAP stream (ava names the file before each title when
+ * it runs several: `ok 3 - 20-site › …`, `# 31-tracked › before hook`): for the CI time budget.
+ */
+function fileTiming() {
+  const lastSeen = new Map<string, number>();
+  const started = Date.now();
+  return {
+    line(l: string) {
+      const file = /^(?:(?:not )?ok \d+ - |# )(\d\d-[\w-]+) › /.exec(l)?.[1];
+      if (file) lastSeen.set(file, Date.now());
+    },
+    // the files run one after another: each took from the previous one's last line to its own last
+    summary(): string {
+      const marks = [...lastSeen].sort((a, b) => a[1] - b[1]);
+      return marks.map(([f, at], i) => `${f} ${((at - (i === 0 ? started : marks[i - 1]![1])) / 60_000).toFixed(1)}`).join(', ') + ' min';
+    },
+  };
+}
+
 if (!values['no-lab'] && hasFiles('test/lab')) {
   for (const { inventory: inv, files } of labGroups(values.inventory!)) {
     const started = Date.now();
@@ -96,8 +121,10 @@ if (!values['no-lab'] && hasFiles('test/lab')) {
     }
     try {
       // one lab, shared: its test files run one at a time, in name order
-      const r = await run(ava, ['--tap', '--concurrency=1', '--serial', ...files], { LVSPLAY_LAB_INVENTORY: inv });
+      const timing = fileTiming();
+      const r = await run(ava, ['--tap', '--concurrency=1', '--serial', ...files], { LVSPLAY_LAB_INVENTORY: inv }, timing.line);
       add(tally(r.out, r.code));
+      console.log(`# lab ${inv}, per file: ${timing.summary()}`);
     } finally {
       if (!values['keep-lab']) {
         const down = await run(tsx, ['lab/lab.ts', 'down', '-i', inv]);
