@@ -499,8 +499,8 @@ class PlayRun {
 
   /**
    * Discovers tasks from `from` on (before `until`) and reads their probes (and the fact groups the
-   * next one needs) in one exec. Returns the end of the window: a plan that changes something without reading
-   * ends it (in check mode nothing is applied, so it goes on); one that needs facts ends it too.
+   * next one needs) in one exec. Returns the end of the window: a plan that changes something without
+   * reading ends it (in check mode nothing is applied, so it goes on); one that needs facts ends it too.
    */
   private async prefetch(
     play: Play,

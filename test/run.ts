@@ -124,7 +124,8 @@ if (!values['no-lab'] && hasFiles('test/lab')) {
       const timing = fileTiming();
       const r = await run(ava, ['--tap', '--concurrency=1', '--serial', ...files], { LVSPLAY_LAB_INVENTORY: inv }, timing.line);
       add(tally(r.out, r.code));
-      console.log(`# lab ${inv}, per file: ${timing.summary()}`);
+      // ava names the files only when it runs several
+      if (files.length > 1) console.log(`# lab ${inv}, per file: ${timing.summary()}`);
     } finally {
       if (!values['keep-lab']) {
         const down = await run(tsx, ['lab/lab.ts', 'down', '-i', inv]);

@@ -190,8 +190,8 @@ function compare(t: ExecutionContext, { run, attempts }: { run: RunRecord; attem
   const stallMs = clientStall(attempts, from, to);
   // the resolution is the measured gap between neighbouring requests' sent times: one interval, give or
   // take the emulated client's scheduling jitter (19–34 ms seen on a quiet lab with a 20 ms interval),
-  // plus what the probe itself fell behind — the slots it passed over, which it reports; the other
-  // process saw 53 ms where the probe lost 141 ms in CI: a stall is not the same for both
+  // plus what the probe itself fell behind — the slots it passed over, which it reports (CI once had
+  // fast/stop's resolution at 141 ms while the other prober saw a 53 ms stall: not the same for both)
   const interval = run.timeline.meta!.intervalMs;
   const probeBehindMs = probeStall(run, from, to);
   const behindMs = Math.max(stallMs, probeBehindMs);
