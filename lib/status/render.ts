@@ -104,7 +104,7 @@ export function renderStatus(r: StatusReport, opts: { color?: boolean; title?: s
   for (const n of r.notes) out.push(c.dim(`  note: ${n}`));
 
   out.push('');
-  out.push(`IPVS sync${r.sync.instance ? ` (the MASTER of ${r.sync.instance} sends)` : ''}: ${r.sync.fed === false ? c.yellow(r.sync.text) : r.sync.text}`);
+  out.push(`IPVS sync${r.sync.senders ? ` (${r.sync.senders})` : ''}: ${r.sync.fed === false ? c.yellow(r.sync.text) : r.sync.text}`);
   for (const d of r.sync.directors) out.push(`  ${d.name.padEnd(8)} ${d.daemons.length ? d.daemons.join(', ') : 'no daemon'}`);
 
   out.push('');

@@ -134,6 +134,8 @@ test('healthy: exit 0, one holder, both real servers up in the table', async (t)
   t.true(r.sync.enabled);
   t.true(r.realservers.every((rs) => rs.checks.every((c) => c.ok)));
   const text = renderStatus(r);
+  // separate directors sync by lvsplay's unit (both threads everywhere), not by keepalived's MASTER
+  t.regex(text, /IPVS sync \(every director sends its own connections, lvsplay-ipvs-sync\.service\)/);
   t.regex(text, /real1 172\.28\.128\.21:80/);
   t.regex(text, /real2 172\.28\.128\.22:80/);
   t.regex(text, /HEALTHY$/);
