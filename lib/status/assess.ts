@@ -6,7 +6,7 @@ import { interfaceFacts } from '../facts.ts';
 import type { IpvsService } from '../facts/ipvs.ts';
 import type { CheckEvent } from '../facts/keepalived.ts';
 import { hostLanInterface, type ClusterModel, type VirtualService } from '../lvs/index.ts';
-import { IPVS_SYNC_UNIT } from '../lvs/ipvs-sync-unit.ts';
+import { IPVS_SYNC_UNIT, syncByUnit } from '../lvs/ipvs-sync-unit.ts';
 import { arpPlan } from '../../roles/realserver/arp.ts';
 import { realserverPlan } from '../../roles/realserver/plan.ts';
 import { emptyFacts } from '../runner.ts';
@@ -354,8 +354,7 @@ function syncView(model: ClusterModel, vips: VipView[], directors: Record<string
     fed = backups.length > 0 && backups.every((b) => b.entries > 0);
     text = `${sender.name} sends (master, ${sender.entries} entries); ${backups.map((b) => `${b.name} holds ${b.entries}`).join(', ')}: ${fed ? 'the backup table is fed' : 'NOT fed: a failover now drops open connections'}`;
   }
-  // lvsplay's unit on separate directors, keepalived's lvs_sync_daemon on co-located ones (roles/director/keepalived.ts)
-  const senders = model.colocated.length === 0 ? `every director sends its own connections, ${IPVS_SYNC_UNIT}` : `the MASTER of ${inst.name} sends, keepalived's lvs_sync_daemon`;
+  const senders = syncByUnit(model) ? `every director sends its own connections, ${IPVS_SYNC_UNIT}` : `the MASTER of ${inst.name} sends, keepalived's lvs_sync_daemon`;
   return { enabled: true, instance: inst.name, senders, directors: out, ...(fed !== undefined ? { fed } : {}), text };
 }
 

@@ -7,7 +7,7 @@ import { TRACK_KINDS } from '../../lib/lvs/track.ts';
 import { hostLanInterface, type ClusterModel, type VirtualService } from '../../lib/lvs/index.ts';
 import { secret, type Secret } from '../../lib/shell.ts';
 import type { Facts } from '../../lib/types.ts';
-import { IPVS_SYNC_UNIT } from '../../lib/lvs/ipvs-sync-unit.ts';
+import { IPVS_SYNC_UNIT, syncByUnit } from '../../lib/lvs/ipvs-sync-unit.ts';
 
 export interface KeepalivedInstance {
   name: string;
@@ -175,7 +175,7 @@ export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts
     instances,
     syncGroup: model.natGateway && instances.length > 1 ? instances.map((i) => i.name) : undefined,
     syncDaemon: model.syncInstance
-      ? { interface: iface, instance: model.syncInstance, syncid: instances.find((i) => i.name === model.syncInstance)!.vrid, byUnit: model.colocated.length === 0 }
+      ? { interface: iface, instance: model.syncInstance, syncid: instances.find((i) => i.name === model.syncInstance)!.vrid, byUnit: syncByUnit(model) }
       : undefined,
     unicast: model.unicastPeers ? unicastPeers(model.unicastPeers, host) : undefined,
     virtualServers: model.services.map(virtualServer),
