@@ -166,18 +166,20 @@ export interface CheckEvent {
   kind: CheckEventKind;
   /** `172.28.128.21:80`; undefined for a keepalived start */
   real?: string;
-  /** `172.28.128.200:80` when the line names it */
+  /** `172.28.128.200:80` or `FWM 1` when the line names it */
   vs?: string;
   /** the journal line's message */
   text: string;
 }
 
-const ADDR = String.raw`\[([\d.]+)\]:(?:tcp|udp|sctp):(\d+)`;
+// `[ip]:proto:port`; a firewall-mark service's real server is `[ip]:none:0`, the service `FWM n`
+const ADDR = String.raw`\[([\d.]+)\]:(?:tcp|udp|sctp|none):(\d+)`;
+const VS = String.raw`(?:${ADDR}|FWM (\d+))`;
 // keepalived 2.2 checker messages (check_http.c, check_tcp.c, ipwrapper.c), in the order tried.
 const EVENT_PATTERNS: { kind: CheckEventKind; re: RegExp }[] = [
   { kind: 'start', re: /Starting Keepalived v/ },
-  { kind: 'down', re: new RegExp(`Removing service ${ADDR}(?: (?:from|to) VS ${ADDR})?`) },
-  { kind: 'up', re: new RegExp(`Adding service ${ADDR}(?: to VS ${ADDR})?`) },
+  { kind: 'down', re: new RegExp(`Removing service ${ADDR}(?: (?:from|to) VS ${VS})?`) },
+  { kind: 'up', re: new RegExp(`Adding service ${ADDR}(?: to VS ${VS})?`) },
   { kind: 'failure', re: new RegExp(`(?:HTTP_CHECK|TCP_CHECK|SSL_CHECK|MISC_CHECK|DNS_CHECK|SMTP_CHECK)? ?(?:on service )?${ADDR}.*(?:failed|[Ee]rror|timeout|Timeout|status code)`) },
   { kind: 'failure', re: new RegExp(`(?:[Ee]rror|[Tt]imeout|failed).*${ADDR}`) },
 ];
@@ -191,7 +193,8 @@ export function parseCheckJournal(text: string): CheckEvent[] {
     for (const p of EVENT_PATTERNS) {
       const e = p.re.exec(m[2]);
       if (!e) continue;
-      out.push({ at: Number(m[1]), kind: p.kind, ...(e[1] ? { real: `${e[1]}:${e[2]}` } : {}), ...(e[3] ? { vs: `${e[3]}:${e[4]}` } : {}), text: m[2].trim() });
+      const vs = e[3] ? `${e[3]}:${e[4]}` : e[5] ? `FWM ${e[5]}` : undefined;
+      out.push({ at: Number(m[1]), kind: p.kind, ...(e[1] ? { real: `${e[1]}:${e[2]}` } : {}), ...(vs ? { vs } : {}), text: m[2].trim() });
       break;
     }
   }

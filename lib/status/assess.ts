@@ -139,13 +139,16 @@ export function holdersOf(vip: string, directors: Record<string, DirectorFacts>)
 }
 
 /** The check's state of one real server on one director: keepalived's checker dump, dated by its journal. */
-export function checkView(f: DirectorFacts | undefined, vsAddr: string, realAddr: string): CheckView {
+/** `checkAddrs`: where the checks connect, as their failure lines name it (a firewall-mark real server is IP:0 in IPVS, its checks go to their connect_port). */
+export function checkView(f: DirectorFacts | undefined, vsAddr: string, realAddr: string, checkAddrs: string[] = [realAddr]): CheckView {
   if (!f?.keepalived.running) return { state: 'unknown' };
   const vs = f.keepalived.checker.find((s) => s.addr === vsAddr);
   const rs = vs?.reals.find((r) => r.addr === realAddr);
   const events = f.checkJournal;
   const lastStart = lastIndex(events, (e) => e.kind === 'start');
-  const mine = events.slice(lastStart + 1).filter((e) => e.real === realAddr && (!e.vs || e.vs === vsAddr));
+  const mine = events
+    .slice(lastStart + 1)
+    .filter((e) => (e.real === realAddr && (!e.vs || e.vs === vsAddr)) || (e.kind === 'failure' && !e.vs && checkAddrs.includes(e.real!)));
   const change = mine[lastIndex(mine, (e) => e.kind === 'up' || e.kind === 'down')];
   const failure = mine[lastIndex(mine, (e) => e.kind === 'failure' || e.kind === 'down')];
   const since = change?.at ?? (lastStart >= 0 ? events[lastStart].at : undefined);
@@ -166,6 +169,8 @@ const expectedKey = (s: VirtualService) => (s.fwmark !== undefined ? `FWM ${s.fw
 const checkerKey = (s: VirtualService) => (s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.vip}:${s.port}`);
 // a firewall-mark service's real servers have no port: ipvsadm and keepalived's dump list them as IP:0
 const ipvsRealAddr = (s: VirtualService, ip: string) => `${ip}:${s.fwmark !== undefined ? 0 : s.port}`;
+// where the service's checks connect: its port (connect_port on a firewall-mark service), and the node check's
+const checkTargets = (s: VirtualService, ip: string) => [`${ip}:${s.port}`, ...(s.nodeCheck ? [`${ip}:${s.nodeCheck.port}`] : [])];
 
 export function assess(model: ClusterModel, obs: Observation): StatusReport {
   const problems: string[] = [];
@@ -251,7 +256,7 @@ export function assess(model: ClusterModel, obs: Observation): StatusReport {
       const row = table?.reals.find((x) => x.addr === kernelAddr);
       const stats = f?.ipvsStats.reals[key]?.[kernelAddr];
       const rate = f?.ipvsRate.reals[key]?.[kernelAddr];
-      const check = checkView(f, vsAddr, kernelAddr);
+      const check = checkView(f, vsAddr, kernelAddr, checkTargets(s, r.ip));
       const view: RealView = {
         name: r.name,
         addr,

@@ -9,7 +9,7 @@ import { parseCheckerData, parseCheckJournal, parseKeepalivedData, VRRP_FIELDS_W
 import { parseArpSysctls } from '../../lib/facts/net.ts';
 import { clusterFromInventory } from '../../lib/lvs/index.ts';
 import { normaliseArgv } from '../../lib/status/args.ts';
-import { assess, realserverChecks } from '../../lib/status/assess.ts';
+import { assess, checkView, realserverChecks } from '../../lib/status/assess.ts';
 import { observationFromRecording, type Recording } from '../../lib/status/observe.ts';
 import { renderStatus } from '../../lib/status/render.ts';
 import { ACTIVE_ACTIVE, LAB, load } from './lvs-fixtures.ts';
@@ -113,6 +113,27 @@ test('parseCheckJournal: starts, failures with their reason, removals and additi
   t.true(down.at >= failure.at);
   const up = parseCheckJournal(raw('splitbrain', 'bal1', 'checkJournal')).filter((e) => e.kind === 'up');
   t.true(up.some((e) => e.real === '172.28.128.21:80'), 'nginx back: Adding service');
+});
+
+// keepalived 2.2.7 on the co-located lab (2026-12-02): a firewall-mark real server is `[ip]:none:0`,
+// its service `FWM n`; a check's failure names where it connects (connect_port), in check_http.c's format
+const COLOCATED_JOURNAL = [
+  '1764665453.000000 node2 Keepalived_healthcheckers[858]: Starting Keepalived v2.2.7 (01/16,2022)',
+  '1764665455.100000 node2 Keepalived_healthcheckers[858]: HTTP_CHECK on service [192.168.2.11]:tcp:80 failed after 2 retries.',
+  '1764665455.200000 node2 Keepalived_healthcheckers[858]: Removing service [192.168.2.11]:none:0 from VS FWM 1',
+  '1764665479.300000 node2 Keepalived_healthcheckers[858]: Adding service [192.168.2.11]:none:0 to VS FWM 4',
+].join('\n');
+
+test('parseCheckJournal and checkView: firewall-mark services (co-located) are read too', (t) => {
+  const events = parseCheckJournal(COLOCATED_JOURNAL);
+  t.like(events.find((e) => e.kind === 'down'), { real: '192.168.2.11:0', vs: 'FWM 1' });
+  t.like(events.find((e) => e.kind === 'up'), { real: '192.168.2.11:0', vs: 'FWM 4' });
+  t.like(events.find((e) => e.kind === 'failure'), { real: '192.168.2.11:80' });
+  const f = { keepalived: { running: true, instances: [], checker: [] }, checkJournal: events } as unknown as Parameters<typeof checkView>[0];
+  const fwm1 = checkView(f, 'FWM 1', '192.168.2.11:0', ['192.168.2.11:80']);
+  t.like(fwm1, { state: 'down', since: 1764665455.2 });
+  t.is(fwm1.lastFailure?.text, 'HTTP_CHECK on service [192.168.2.11]:tcp:80 failed after 2 retries.');
+  t.like(checkView(f, 'FWM 4', '192.168.2.11:0', ['192.168.2.11:6443']), { state: 'up', since: 1764665479.3 });
 });
 
 test('parseArpSysctls', (t) => {
