@@ -138,8 +138,11 @@ export function holdersOf(vip: string, directors: Record<string, DirectorFacts>)
     .map(([name]) => name);
 }
 
-/** The check's state of one real server on one director: keepalived's checker dump, dated by its journal. */
-/** `checkAddrs`: where the checks connect, as their failure lines name it (a firewall-mark real server is IP:0 in IPVS, its checks go to their connect_port). */
+/**
+ * The check's state of one real server on one director: keepalived's checker dump, dated by its journal.
+ * `checkAddrs`: where the checks connect, as their failure lines name it (a firewall-mark real server
+ * is IP:0 in IPVS, its checks go to their connect_port).
+ */
 export function checkView(f: DirectorFacts | undefined, vsAddr: string, realAddr: string, checkAddrs: string[] = [realAddr]): CheckView {
   if (!f?.keepalived.running) return { state: 'unknown' };
   const vs = f.keepalived.checker.find((s) => s.addr === vsAddr);
