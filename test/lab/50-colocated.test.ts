@@ -85,6 +85,12 @@ async function membershipChanges(since: Record<string, string>): Promise<string[
   return per.flat();
 }
 
+/** Every node lists all four nodes in all four firewall-mark services, and MASTER alone holds the VIP. */
+async function settled(): Promise<boolean> {
+  const tables = await Promise.all(NODES.map(async (n) => parseIpvsadm(await lab.run(n, sh`ipvsadm -Ln`))));
+  return tables.every((ipvs) => ipvs.length === PORTS.length && ipvs.every((s) => s.reals.length === NODES.length)) && (await lab.holders(VIP)).join() === MASTER;
+}
+
 /** One round of the proof: 40 tagged requests per port; what it found, as [holds, message] pairs. */
 async function rrRound(t: ExecutionContext): Promise<[boolean, string][]> {
   const found: [boolean, string][] = [];
@@ -131,12 +137,8 @@ async function rrRound(t: ExecutionContext): Promise<[boolean, string][]> {
 // a round is logged with keepalived's lines and done again (3 rounds at most; the last one counts).
 test.serial('each request answered once, by one node, evenly over the four (rr, every port); the receiving nodes scheduled nothing', async (t) => {
   t.timeout(15 * 60_000);
-  const everyNodeIn = async () => {
-    const ipvs = parseIpvsadm(await lab.run(MASTER, sh`ipvsadm -Ln`));
-    return ipvs.length === PORTS.length && ipvs.every((s) => s.reals.length === NODES.length);
-  };
   for (let round = 1; ; round++) {
-    t.true((await lab.until(everyNodeIn, 90_000, 1000)) !== undefined, `round ${round}: every node in every service of ${MASTER} before it`);
+    t.true((await lab.until(settled, 90_000, 1000)) !== undefined, `round ${round}: every node in every service on every node, ${MASTER} alone holding the VIP, before it`);
     const since = await nodeClocks();
     const found = await rrRound(t);
     const changes = await membershipChanges(since);
@@ -216,12 +218,6 @@ async function drillOnce(t: ExecutionContext): Promise<{ code: number; out: stri
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Every node lists all four nodes in all four firewall-mark services, and MASTER alone holds the VIP. */
-async function settled(): Promise<boolean> {
-  const tables = await Promise.all(NODES.map(async (n) => parseIpvsadm(await lab.run(n, sh`ipvsadm -Ln`))));
-  return tables.every((ipvs) => ipvs.length === PORTS.length && ipvs.every((s) => s.reals.length === NODES.length)) && (await lab.holders(VIP)).join() === MASTER;
 }
 
 // The drill's preflight asks every service for a 200, over HTTPS where the service is TLS.
