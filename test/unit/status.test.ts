@@ -116,7 +116,8 @@ test('parseCheckJournal: starts, failures with their reason, removals and additi
 });
 
 // keepalived 2.2.7 on the co-located lab (2026-12-02): a firewall-mark real server is `[ip]:none:0`,
-// its service `FWM n`; a check's failure names where it connects (connect_port), in check_http.c's format
+// its service `FWM n` (both lines as seen); a check's failure names where it connects (connect_port):
+// that line is built from check_http.c's format, not seen on the lab
 const COLOCATED_JOURNAL = [
   '1764665453.000000 node2 Keepalived_healthcheckers[858]: Starting Keepalived v2.2.7 (01/16,2022)',
   '1764665455.100000 node2 Keepalived_healthcheckers[858]: HTTP_CHECK on service [192.168.2.11]:tcp:80 failed after 2 retries.',
