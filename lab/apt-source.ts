@@ -56,6 +56,28 @@ export function debianSources(all: AptSource[], suite: string): AptSource[] {
     .filter((s) => s.suites.length > 0 && s.components.includes('main'));
 }
 
+const CODENAME = /^(buster|bullseye|bookworm|trixie|forky|duke|sid)(-updates|-security|-backports)?$/;
+
+/**
+ * The host's entries for `suite`; when the host runs another Debian release, its Debian entries
+ * with the codename swapped (the same mirrors serve every release: `bookworm-security` on the
+ * security mirror becomes `trixie-security` there). Backports are left out.
+ */
+export function sourcesForSuite(all: AptSource[], suite: string): AptSource[] {
+  const exact = debianSources(all, suite);
+  if (mirrorFor(exact, suite)) return exact;
+  return all
+    .filter((s) => s.components.includes('main'))
+    .map((s) => ({
+      ...s,
+      suites: [...new Set(s.suites.flatMap((x) => {
+        const m = CODENAME.exec(x);
+        return m && m[2] !== '-backports' ? [`${suite}${m[2] ?? ''}`] : [];
+      }))],
+    }))
+    .filter((s) => s.suites.length > 0);
+}
+
 /** The mirror debootstrap fetches `suite` from: the first entry carrying that exact suite. */
 export function mirrorFor(sources: AptSource[], suite: string): string | undefined {
   return sources.find((s) => s.suites.includes(suite))?.uri;

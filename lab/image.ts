@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
-import { debianSources, mirrorFor, readHostSources, toDeb822 } from './apt-source.ts';
+import { mirrorFor, readHostSources, sourcesForSuite, toDeb822 } from './apt-source.ts';
 import { imagePaths, type ImagePaths } from './paths.ts';
 import { offlineSource, recipe as defaultRecipe, recipeHash, type Recipe } from './recipe.ts';
 import { extractVmlinux } from './vmlinux.ts';
@@ -63,15 +63,26 @@ async function withMounts<T>(root: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const suiteOf = (done: string): string | undefined => {
+  try {
+    return (JSON.parse(fs.readFileSync(done, 'utf8')) as { recipe?: Recipe }).recipe?.suite;
+  } catch {
+    return undefined;
+  }
+};
+
 /**
- * Images of older recipes are never used again once every lab has been brought up anew; a day's
- * grace keeps another checkout's running lab (its `start` boots from its image's kernel) working.
+ * Images of older recipes of the same release are never used again once every lab has been brought
+ * up anew (other releases' images are: a lab may mix them); a day's grace keeps another checkout's
+ * running lab (its `start` boots from its image's kernel) working.
  */
-function pruneOtherImages(hash: string, graceMs = 24 * 3600_000) {
+function pruneOtherImages(hash: string, suite: string, graceMs = 24 * 3600_000) {
   const root = path.dirname(imagePaths(hash).dir);
   for (const entry of fs.readdirSync(root)) {
     const dir = path.join(root, entry);
     if (!/^image-[0-9a-f]+$/.test(entry) || entry === `image-${hash}`) continue;
+    // an unreadable recipe.json is an unfinished or foreign build: bookworm's, as before releases existed
+    if ((suiteOf(path.join(dir, 'recipe.json')) ?? defaultRecipe.suite) !== suite) continue;
     if (Date.now() - fs.statSync(dir).mtimeMs > graceMs) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -91,9 +102,9 @@ async function build(r: Recipe, hash: string, paths: ImagePaths, opts: BuildOpti
   const log = opts.log ?? (() => {});
   if (process.getuid?.() !== 0) throw new Error('building the lab image needs root (debootstrap, chroot, mount): run `lab up` as root');
 
-  const sources = debianSources(readHostSources(), r.suite);
+  const sources = sourcesForSuite(readHostSources(), r.suite);
   const mirror = mirrorFor(sources, r.suite);
-  if (!mirror) throw new Error(`no apt source for suite ${r.suite} (main) in /etc/apt/sources.list or /etc/apt/sources.list.d: the image is built from the host's mirror`);
+  if (!mirror) throw new Error(`no Debian apt source (main) in /etc/apt/sources.list or /etc/apt/sources.list.d to build ${r.suite} from: the image is built from the host's mirror`);
   const acquire = await hostAcquireConf();
 
   const work = `${paths.dir}.build-${process.pid}`;
@@ -174,7 +185,7 @@ async function build(r: Recipe, hash: string, paths: ImagePaths, opts: BuildOpti
     fs.writeFileSync(path.join(work, 'recipe.json'), JSON.stringify({ hash, builtAt: new Date().toISOString(), recipe: r }, null, 2));
     fs.rmSync(paths.dir, { recursive: true, force: true });
     fs.renameSync(work, paths.dir);
-    pruneOtherImages(hash);
+    pruneOtherImages(hash, r.suite);
     return paths;
   } catch (e) {
     // leave no half-mounted or half-built tree behind

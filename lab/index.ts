@@ -15,9 +15,9 @@ import { statePaths, type StatePaths } from './paths.ts';
 import { withLock } from './pids.ts';
 import { planLab, type LabPlan, type VmPlan } from './plan.ts';
 import { qemuVersion } from './qemu.ts';
-import { recipe, recipeHash } from './recipe.ts';
+import { recipeFor, recipeHash, type Release } from './recipe.ts';
 import { ensureSwitch, stopSwitch, switchPid } from './vde.ts';
-import { killVm, removeVm, startVm, upVm, vmPid, vmState, type LabContext, type VmResult, type VmState } from './vm.ts';
+import { killVm, removeVm, startVm, upVm, vmPid, vmState, type LabContext, type LabImage, type VmResult, type VmState } from './vm.ts';
 
 export type { LabContext, VmResult, VmState } from './vm.ts';
 export type { LabPlan, VmPlan } from './plan.ts';
@@ -58,9 +58,20 @@ export async function prepareLab(loaded: Loaded, opts: LabOptions = {}): Promise
   const log = opts.log ?? (() => {});
   const { plan, state } = loaded;
   await ensureHostPackages(log);
-  const imageHash = recipeHash(recipe);
-  const image = await buildImage({ recipe, log });
-  const accel = await chooseAccel(opts.accel ?? 'auto', image.kernel);
+  // one image per release the plan's VMs boot, built side by side (mostly the mirror's time); all
+  // settle before an error is thrown: a build cleans up its mounts only while the process lives
+  const builds = await Promise.allSettled(
+    [...new Set(plan.vms.map((vm) => vm.release))].map(async (release) => {
+      const recipe = recipeFor(release);
+      const paths = await buildImage({ recipe, log: (line) => log(`${release}: ${line}`) });
+      const hash = recipeHash(recipe);
+      return [release, { paths, hash, id: `${hash}@${JSON.parse(fs.readFileSync(paths.done, 'utf8')).builtAt}` }] as const;
+    }),
+  );
+  const failed = builds.find((b) => b.status === 'rejected');
+  if (failed) throw failed.reason;
+  const images: Partial<Record<Release, LabImage>> = Object.fromEntries(builds.map((b) => (b as PromiseFulfilledResult<readonly [Release, LabImage]>).value));
+  const accel = await chooseAccel(opts.accel ?? 'auto', Object.values(images)[0]!.paths.kernel);
   fs.mkdirSync(state.dir, { recursive: true, mode: 0o700 });
   await ensureUserKey(plan.keyFile);
   const entries = [];
@@ -74,9 +85,7 @@ export async function prepareLab(loaded: Loaded, opts: LabOptions = {}): Promise
   return {
     ...loaded,
     switchRestarted: started && vmsRan,
-    image,
-    imageHash,
-    imageId: `${imageHash}@${JSON.parse(fs.readFileSync(image.done, 'utf8')).builtAt}`,
+    images,
     accel,
     qemuVersion: await qemuVersion(),
     bootTimeoutMs: opts.bootTimeoutMs ?? 300_000,
@@ -175,9 +184,7 @@ export interface LabStatus {
 async function contextForStatus(loaded: Loaded, opts: LabOptions = {}): Promise<LabContext> {
   return {
     ...loaded,
-    image: { dir: '', base: '', kernel: '', initrd: '', done: '' },
-    imageHash: '',
-    imageId: '',
+    images: {},
     accel: { accel: opts.accel === 'kvm' ? 'kvm' : 'tcg', why: '' },
     qemuVersion: '',
     bootTimeoutMs: 0,

@@ -61,7 +61,7 @@ async function bringUp(mode: 'up' | 'reset' | 'start'): Promise<void> {
           title: 'Prepare: host packages, image, accelerator, keys, switch',
           task: async (_c, task) => {
             ctx = await prepareLab(loaded, { accel, log: (line) => (task.output = line) });
-            task.title = `Prepared: accelerator ${ctx.accel.accel.toUpperCase()} (${ctx.accel.why}); image ${ctx.imageHash}`;
+            task.title = `Prepared: accelerator ${ctx.accel.accel.toUpperCase()} (${ctx.accel.why}); ${Object.keys(ctx.images).length > 1 ? 'images' : 'image'} ${Object.entries(ctx.images).map(([rel, im]) => `${rel} ${im!.hash}`).join(', ')}`;
           },
         },
         {

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, type Host, type Inventory } from '../lib/types.ts';
+import { DEFAULT_RELEASE, isRelease, RELEASES, type Release } from './recipe.ts';
 
 export interface VmPlan {
   name: string;
@@ -15,6 +16,8 @@ export interface VmPlan {
   /** MAC of the private NIC, derived from the name */
   mac: string;
   memoryMiB: number;
+  /** the Debian release it boots (`lab_release`): its image, kernel and offline repository */
+  release: Release;
   groups: string[];
 }
 
@@ -120,6 +123,8 @@ export function planLab(inv: Inventory): LabPlan {
     if (typeof memory !== 'number' || !Number.isInteger(memory) || memory < 128 || memory > 4096) {
       throw bad(h, 'lab_memory_mb', memory, 'expected MiB of guest memory, 128–4096');
     }
+    const release = h.vars.lab_release ?? DEFAULT_RELEASE;
+    if (!isRelease(release)) throw bad(h, 'lab_release', release, `expected one of ${Object.keys(RELEASES).join(', ')}`);
     return {
       name: h.name,
       address: h.address,
@@ -128,6 +133,7 @@ export function planLab(inv: Inventory): LabPlan {
       prefix: cidr.prefix,
       mac,
       memoryMiB: memory,
+      release,
       groups: h.groups.filter((g) => g !== 'all'),
     };
   });

@@ -173,6 +173,39 @@ export const recipe: Recipe = {
   repoDir: '/var/lib/lvsplay/apt',
 };
 
+/**
+ * The Debian releases the lab boots, and what differs between their images: the library names of
+ * `dependencies` (trixie's 64-bit time_t transition renamed libsnmp40, libglib2.0-0…; ICU's soname
+ * moves every release). Everything else in the recipe is the same for all three.
+ */
+export const RELEASES = {
+  bullseye: {
+    version: 11,
+    dependencies: [
+      'perl', 'libsnmp40', 'libglib2.0-0', 'libglib2.0-data', 'shared-mime-info', 'libicu67', 'libxml2', 'xdg-user-dirs',
+      'libnl-genl-3-200', 'libnftnl11', 'libpci3', 'libsensors5', 'netbase', 'libpopt0', 'libnet1',
+    ],
+  },
+  bookworm: { version: 12, dependencies: recipe.dependencies },
+  trixie: {
+    version: 13,
+    dependencies: [
+      'perl', 'libsnmp40t64', 'libglib2.0-0t64', 'libglib2.0-data', 'shared-mime-info', 'libicu76', 'libxml2', 'xdg-user-dirs',
+      'libnl-genl-3-200', 'libnftnl11', 'libpci3', 'libsensors5', 'netbase', 'libpopt0', 'libnet1',
+    ],
+  },
+} as const satisfies Record<string, { version: number; dependencies: readonly string[] }>;
+
+export type Release = keyof typeof RELEASES;
+export const DEFAULT_RELEASE: Release = 'bookworm';
+export const isRelease = (x: unknown): x is Release => typeof x === 'string' && Object.hasOwn(RELEASES, x);
+
+/** The image recipe of a release; bookworm's is `recipe` itself (its hash, hence its cached image, unchanged). */
+export function recipeFor(release: Release): Recipe {
+  if (release === 'bookworm') return recipe;
+  return { ...recipe, suite: release, dependencies: [...RELEASES[release].dependencies] };
+}
+
 /** The apt source that makes the offline repository the guests' only one. */
 export const offlineSource = (r: Recipe) =>
   `Types: deb\nURIs: file:${r.repoDir}\nSuites: ./\nTrusted: yes\n`;

@@ -8,6 +8,7 @@ import { connectGuest, fixClock, readyLine, waitForConsole } from './guest.ts';
 import type { ImagePaths, StatePaths, VmPaths } from './paths.ts';
 import { livePid, stopPid } from './pids.ts';
 import type { LabPlan, VmPlan } from './plan.ts';
+import type { Release } from './recipe.ts';
 import { qmpConnect, waitMigration, waitRunning } from './qmp.ts';
 import { createOverlay, qemuArgs, qemuMarker, startQemu, type VmFiles } from './qemu.ts';
 import { findSnapshot, pruneSnapshots, saveSnapshot, snapshotKey } from './snapshot.ts';
@@ -16,16 +17,27 @@ export interface LabContext {
   plan: LabPlan;
   inventory: Inventory;
   state: StatePaths;
-  image: ImagePaths;
-  imageHash: string;
-  /** the recipe hash plus when that image was built: a rebuilt image (same recipe) invalidates snapshots on the old one */
-  imageId: string;
+  /** per Debian release the plan's VMs boot */
+  images: Partial<Record<Release, LabImage>>;
   accel: AccelDecision;
   qemuVersion: string;
   /** boot timeout per VM (TCG on a busy host is slow) */
   bootTimeoutMs: number;
   /** the switch had died and was started anew: running VMs are no longer plugged into it */
   switchRestarted?: boolean;
+}
+
+export interface LabImage {
+  paths: ImagePaths;
+  hash: string;
+  /** the recipe hash plus when that image was built: a rebuilt image (same recipe) invalidates snapshots on the old one */
+  id: string;
+}
+
+function imageOf(ctx: LabContext, vm: VmPlan): LabImage {
+  const image = ctx.images[vm.release];
+  if (!image) throw new Error(`${vm.name}: no ${vm.release} image in this lab context`);
+  return image;
 }
 
 export type VmState = 'running' | 'paused' | 'stopped' | 'absent';
@@ -51,7 +63,7 @@ function hostOf(ctx: LabContext, vm: VmPlan): Host {
 function files(ctx: LabContext, vm: VmPlan): VmFiles {
   const hostKey = `${ctx.state.hostKeys}/${vm.name}_ed25519`;
   return {
-    image: ctx.image,
+    image: imageOf(ctx, vm).paths,
     vm: vmPaths(ctx, vm),
     switchDir: ctx.state.switchDir,
     authorizedKey: `${ctx.plan.keyFile}.pub`,
@@ -72,7 +84,7 @@ function keyOf(ctx: LabContext, vm: VmPlan): string {
   };
   return snapshotKey(
     {
-      imageHash: ctx.imageId,
+      imageHash: imageOf(ctx, vm).id,
       qemuVersion: ctx.qemuVersion,
       args: qemuArgs(vm, placeholders, { accel: ctx.accel.accel }),
       files: {
@@ -221,16 +233,16 @@ async function bringUp(ctx: LabContext, vm: VmPlan, mode: 'up' | 'reset'): Promi
   }
 
   fs.rmSync(p.disk, { force: true });
-  await createOverlay(p.disk, ctx.image.base);
+  await createOverlay(p.disk, imageOf(ctx, vm).paths.base);
   note(p.console, 'cold boot');
   await coldBoot(ctx, vm);
   const qmp = await qmpConnect(p.qmp);
   try {
-    await saveSnapshot(qmp, p.disk, key, { name: vm.name, imageHash: ctx.imageId, accel: ctx.accel.accel });
+    await saveSnapshot(qmp, p.disk, key, { name: vm.name, imageHash: imageOf(ctx, vm).id, accel: ctx.accel.accel });
   } finally {
     qmp.close();
   }
-  pruneSnapshots(vm.name, ctx.imageId);
+  pruneSnapshots(vm.name, imageOf(ctx, vm).id);
   await connectAndFixClock(ctx, vm);
   record(ctx, vm, key, 'booted');
   return { name: vm.name, action: 'booted', seconds: seconds() };

@@ -9,12 +9,12 @@ import test from 'ava';
 import { loadInventory } from '../../lib/inventory.ts';
 import { ConfigError } from '../../lib/types.ts';
 import { accelArgs, cpuHasVirtFlag } from '../../lab/accel.ts';
-import { debianSources, mirrorFor, parseDeb822, parseSourcesList, toDeb822 } from '../../lab/apt-source.ts';
+import { debianSources, mirrorFor, parseDeb822, parseSourcesList, sourcesForSuite, toDeb822 } from '../../lab/apt-source.ts';
 import { replaceKnownHosts } from '../../lab/keys.ts';
 import { cmdlineMatches, livePid } from '../../lab/pids.ts';
 import { macFor, machineIdFor, parseCidr, planLab } from '../../lab/plan.ts';
 import { kernelCmdline, qemuArgs, type VmFiles } from '../../lab/qemu.ts';
-import { recipe, recipeHash, stableHash } from '../../lab/recipe.ts';
+import { RELEASES, recipe, recipeFor, recipeHash, stableHash } from '../../lab/recipe.ts';
 import { snapshotKey } from '../../lab/snapshot.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,6 +56,12 @@ test('lab plan: inventory/lab.yml gives one VM per host with its port, address a
   );
   t.deepEqual(plan.vms[0].groups, ['directors']);
   t.is(new Set(plan.vms.map((v) => v.mac)).size, 5);
+  t.true(plan.vms.every((v) => v.release === 'bookworm'), 'lab_release defaults to bookworm');
+});
+
+test('lab plan: lab_release per host', async (t) => {
+  const inv = await inventoryFrom(t, header + '    a: { ansible_port: 2211, lan_ip: 172.28.128.11, lab_release: trixie }\n    b: { ansible_port: 2212, lan_ip: 172.28.128.12, lab_release: bullseye }\n    c: { ansible_port: 2213, lan_ip: 172.28.128.13 }\n');
+  t.deepEqual(planLab(inv).vms.map((v) => [v.name, v.release]), [['a', 'trixie'], ['b', 'bullseye'], ['c', 'bookworm']]);
 });
 
 test('lab plan: the 6-host active-active inventory adds bal3 and keeps the others identical', async (t) => {
@@ -97,6 +103,7 @@ const refusals: Array<[string, string, RegExp]> = [
   ['privileged port', `    a: { ansible_port: 22, lan_ip: 172.28.128.11 }\n`, /host a: ansible_port: expected the SSH forward port, 1024–65535, got 22/],
   ['not on the loopback', `    a: { ansible_host: 192.0.2.1, ansible_port: 2211, lan_ip: 172.28.128.11 }\n`, /host a: ansible_host: .*use 127.0.0.1, got "192.0.2.1"/],
   ['bad name', `    a_b: { ansible_port: 2211, lan_ip: 172.28.128.11 }\n`, /host a_b: name: a lab VM name must be a valid host name/],
+  ['unknown release', `    a: { ansible_port: 2211, lan_ip: 172.28.128.11, lab_release: buster }\n`, /host a: lab_release: expected one of bullseye, bookworm, trixie, got "buster"/],
   ['bad memory', `    a: { ansible_port: 2211, lan_ip: 172.28.128.11, lab_memory_mb: 64 }\n`, /host a: lab_memory_mb: expected MiB.*got 64/],
   ['different key per host', `    a: { ansible_port: 2211, lan_ip: 172.28.128.11 }\n    b: { ansible_port: 2212, lan_ip: 172.28.128.12, ansible_ssh_private_key_file: other }\n`, /host b: ansible_ssh_private_key_file: every lab host must use the same value as a/],
 ];
@@ -177,6 +184,21 @@ test('recipe hash: stable, independent of key order, changes with the recipe', (
   t.not(recipeHash({ ...recipe, files: { ...recipe.files, '/etc/motd': ['0644', 'hi'] } }), recipeHash());
 });
 
+test('recipe per release: bookworm is the recipe as it was (same hash, same cached image); the others differ in suite and library names only', (t) => {
+  t.is(recipeFor('bookworm'), recipe);
+  const hashes = new Set(Object.keys(RELEASES).map((r) => recipeHash(recipeFor(r as keyof typeof RELEASES))));
+  t.is(hashes.size, 3, 'one image per release');
+  for (const release of ['bullseye', 'trixie'] as const) {
+    const r = recipeFor(release);
+    t.is(r.suite, release);
+    const { suite: _s, dependencies: _d, ...rest } = r;
+    const { suite: _bs, dependencies: _bd, ...bookworm } = recipe;
+    t.deepEqual(rest, bookworm, `${release}: nothing else differs`);
+  }
+  t.true(recipeFor('trixie').dependencies.includes('libsnmp40t64'));
+  t.true(recipeFor('bullseye').dependencies.includes('libicu67'));
+});
+
 test('recipe: roles install keepalived, ipvsadm, nginx and arping from the offline repository, not the image', (t) => {
   for (const p of ['keepalived', 'ipvsadm', 'nginx', 'nginx-light', 'arping']) {
     t.false(recipe.packages.includes(p), `${p} is not pre-installed`);
@@ -247,7 +269,18 @@ Components: main
     ['http://other.invalid/debian', ['bookworm']],
   ]);
   t.is(mirrorFor(sources, 'bookworm'), 'http://mirror.invalid/debian');
-  t.is(mirrorFor(debianSources(deb822, 'trixie'), 'trixie'), undefined);
+  t.is(mirrorFor(debianSources(deb822, 'trixie'), 'trixie'), undefined, 'the host has no trixie entry of its own');
+  // …so trixie comes from the host's Debian mirrors with the codename swapped; other repositories stay out
+  const trixie = sourcesForSuite([...deb822, ...oneLine], 'trixie');
+  t.deepEqual(trixie.map((s) => [s.uri, s.suites]), [
+    ['http://mirror.invalid/debian', ['trixie', 'trixie-updates']],
+    ['http://mirror.invalid/debian-security', ['trixie-security']],
+    ['http://other.invalid/debian', ['trixie']],
+  ]);
+  t.is(mirrorFor(trixie, 'trixie'), 'http://mirror.invalid/debian');
+  t.is(trixie[0].signedBy, sources[0].signedBy, 'the same keyring (debian-archive-keyring holds every release key)');
+  t.deepEqual(sourcesForSuite(deb822, 'bookworm'), debianSources(deb822, 'bookworm'), "the host's own suite: its entries as they are");
+  t.deepEqual(sourcesForSuite(parseSourcesList('deb http://x.invalid/debian bookworm-backports main\n'), 'bullseye'), [], 'backports are not carried over');
   t.is(oneLine[0].signedBy, '/k.gpg');
   t.regex(toDeb822(sources.slice(0, 1)), /^Types: deb\nURIs: http:\/\/mirror\.invalid\/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /);
 });
