@@ -95,10 +95,11 @@ export function parseCheckerData(text: string): CheckedService[] {
       svc.reals.push(real);
       continue;
     }
-    const alive = /^ {3}alive = (\d+)/.exec(line);
+    // keepalived ≥ 2.3 names the service's own line `VS alive` (and gives sorry servers 5-space `alive`)
+    const alive = /^ {3}(VS )?alive = (\d+)/.exec(line);
     if (alive) {
-      if (real) real.alive = alive[1] !== '0';
-      else svc.alive = alive[1] !== '0';
+      if (alive[1] || !real) svc.alive = alive[2] !== '0';
+      else real.alive = alive[2] !== '0';
       continue;
     }
     const failed = /^ {3}num failed checkers = (\d+)/.exec(line);
@@ -154,7 +155,7 @@ done
 if [ ! -s "$f" ]; then rm -f ${FILES}; echo "keepalived (pid $pid) did not answer SIGUSR1 within ${DUMP_WAIT_S} s: hung?" >&2; exit 4; fi
 awk '/^------< /{t = /VRRP Topology/; next} t && /^ VRRP Instance = |^   (State|Priority|Effective priority|Master router|Last transition) = /' "$f"
 echo '${CHECKER_MARK}'
-[ -f "$c" ] && awk '/^------< /{t = /LVS Topology/; next} t && /^ VS (VIP|FWMARK) = |^   (RIP|alive|num failed checkers) = /' "$c"
+[ -f "$c" ] && awk '/^------< /{t = /LVS Topology/; next} t && /^ VS (VIP|FWMARK) = |^   (RIP|alive|VS alive|num failed checkers) = /' "$c"
 rm -f ${FILES}
 true`);
 

@@ -26,7 +26,7 @@ export const PROFILE_VRRP: Record<(typeof PROFILES)[number], { version: 2 | 3; a
 };
 
 // Extra vars (-e key=value) arrive as strings: accept "80" for 80 and "true" for true.
-const num = (inner: z.ZodNumber) =>
+const num = <T extends z.ZodTypeAny>(inner: T) =>
   z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), inner);
 const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 const oneOf = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
@@ -61,6 +61,13 @@ export const serviceSchema = z
   })
   .strict();
 
+// keepalived 2.3.2 reads vrrp_script times in milliseconds; older versions in whole seconds
+const scriptSeconds = z
+  .number()
+  .min(0.001, { message: 'at least 1 ms (0.001)' })
+  .max(3600)
+  .refine((v) => Math.abs(v * 1000 - Math.round(v * 1000)) < 1e-6, { message: 'whole milliseconds at most (keepalived 2.3.2 and later)' });
+
 /** One tracked check (lvs_track[i]); which keys go together is checked in validate.ts (checkTracks). */
 export const trackSchema = z
   .object({
@@ -74,10 +81,10 @@ export const trackSchema = z
     port: num(z.number().int().min(1).max(65535)).optional(),
     /** kind http: a local URL */
     url: z.string().regex(/^https?:\/\/(127\.0\.0\.1|localhost)(:\d{1,5})?(\/[^\s"'\\#!{}$]*)?$/, { message: 'a local URL: http://127.0.0.1[:port]/path (or localhost, or https), without spaces, quotes, backslashes, `#`, `!`, braces or `$`' }).optional(),
-    /** seconds between runs */
-    interval: num(z.number().int().min(1).max(3600)).default(2),
+    /** seconds between runs; fractions (whole ms) need keepalived ≥ 2.3.2 (roles/director/keepalived-version.ts) */
+    interval: num(scriptSeconds).default(2),
     /** seconds after which a run counts as failed */
-    timeout: num(z.number().int().min(1).max(3600)).default(1),
+    timeout: num(scriptSeconds).default(1),
     /** consecutive failures before the check counts as down, successes before it counts as up */
     fall: num(z.number().int().min(1).max(100)).default(2),
     rise: num(z.number().int().min(1).max(100)).default(2),

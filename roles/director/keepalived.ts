@@ -8,6 +8,7 @@ import { hostLanInterface, type ClusterModel, type VirtualService } from '../../
 import { secret, type Secret } from '../../lib/shell.ts';
 import type { Facts } from '../../lib/types.ts';
 import { IPVS_SYNC_UNIT, syncByUnit } from '../../lib/lvs/ipvs-sync-unit.ts';
+import { refuseForKeepalivedVersion } from './keepalived-version.ts';
 
 export interface KeepalivedInstance {
   name: string;
@@ -151,6 +152,7 @@ export const trackPackages = (model: ClusterModel): string[] => [...new Set(mode
 
 export function keepalivedConfig(model: ClusterModel, host: string, facts: Facts | undefined): KeepalivedConfig {
   if (!model.directors.includes(host)) throw new Error(`${host} is not in the group directors`);
+  refuseForKeepalivedVersion(model, host, facts);
   const iface = hostLanInterface(model, host, facts);
   const instances = model.instances.map((inst, i) => ({
     name: inst.name,

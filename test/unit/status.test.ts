@@ -90,6 +90,17 @@ test('parseCheckerData: a whole keepalived_check.data and the filtered lines the
   t.deepEqual(down[0].reals.map((r) => [r.addr, r.alive]), [['172.28.128.21:80', false], ['172.28.128.22:80', true]]);
 });
 
+test('parseCheckerData on keepalived 2.1.5 (bullseye) and 2.3.3 (trixie, `VS alive`): every service alive with both real servers', (t) => {
+  for (const name of ['bal11-bullseye-check.data', 'bal13-trixie-check.data']) {
+    const services = parseCheckerData(fixture(name));
+    t.deepEqual(services.map((s) => s.addr), [1, 2, 3, 4, 5, 6].map((i) => `172.28.129.20${i}:80`), name);
+    for (const s of services) {
+      t.true(s.alive, `${name}: ${s.addr} alive`);
+      t.deepEqual(s.reals.map((r) => [r.addr, r.alive, r.failedCheckers]), [['172.28.129.21:80', true, 0], ['172.28.129.23:80', true, 0]], `${name}: ${s.addr}`);
+    }
+  }
+});
+
 test('the keepalived dump that leaves a director holds instance and checker state lines only (never the VRRP auth)', (t) => {
   for (const name of ['healthy', 'realdown', 'splitbrain', 'empty']) {
     for (const host of ['bal1', 'bal2']) {
