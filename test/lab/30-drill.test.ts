@@ -1,11 +1,12 @@
 // playbooks/drill.ts on the lab, checked against an INDEPENDENT measurement: while the drill runs, a
 // second prober of another design runs on the client (test/lab/tcp-prober.pl: Perl, raw sockets,
 // select(2), a GET read to the server's close — not the drill's probe.py, not its analysis). For every mode that moves the VIP
-// (stop, link, poweroff), in the default and the fast profile, the drill's outage must agree with
-// the one this prober saw within ±10 % or ±50 ms, whichever is larger (the issue's tolerance).
+// (stop, link, poweroff), in the default profile, the drill's outage must agree with the one this
+// prober saw within ±10 % or ±50 ms, whichever is larger (the issue's tolerance). The fast profile
+// left this file for CI time when the releases lab came (its comparison was logged, never asserted:
+// issue 14); bench/drill.ts measures it.
 //
-// One converge per profile, one drill call per profile (every mode in it), then back to the default
-// profile and a site run that changes nothing. The kill mode (with the crash cleanup a hard failure;
+// One converge, one drill call (every mode in it), then a site run that changes nothing. The kill mode (with the crash cleanup a hard failure;
 // its outage is not compared) is test/lab/32-kill-cleanup.test.ts's, with and without the cleanup.
 // Each step logs its duration; under software emulation (TCG) a drill call takes ~3–7 min (3 modes),
 // most of it VM boots (poweroff).
@@ -221,8 +222,8 @@ function compare(t: ExecutionContext, { run, attempts }: { run: RunRecord; attem
   t.truthy(run.failbackAt, `${name}: preemption brought the VIP back to ${run.master}`);
 }
 
-for (const profile of ['default', 'fast'] as const) {
-  const extra = profile === 'fast' ? ['-e', 'lvs_profile=fast'] : [];
+for (const profile of ['default'] as const) {
+  const extra: string[] = [];
   const modes = ['stop', 'link', 'poweroff'];
   let runs: Array<{ run: RunRecord; attempts: Attempt[] }> = [];
 
@@ -230,7 +231,6 @@ for (const profile of ['default', 'fast'] as const) {
     t.timeout(25 * 60_000);
     await converge(t, extra);
     runs = await drillAlongside(t, modes, extra);
-    if (profile === 'fast') for (const { run } of runs) t.deepEqual([run.config.vrrpVersion, run.config.advertInt], [3, 0.1]);
   });
 
   for (const mode of ['stop', 'link', 'poweroff']) {
@@ -243,8 +243,7 @@ for (const profile of ['default', 'fast'] as const) {
   }
 }
 
-test.serial('back to the default profile; then a site run reports 0 changed (the drills left the cluster as they found it)', async (t) => {
+test.serial('a site run reports 0 changed (the drills left the cluster as they found it)', async (t) => {
   t.timeout(10 * 60_000);
-  t.true((await converge(t)) > 0, 'keepalived.conf goes back to VRRPv2, advert_int 1');
   t.is(await converge(t), 0);
 });

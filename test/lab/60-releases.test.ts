@@ -76,6 +76,61 @@ test.serial('every VIP on its MASTER, whatever the release pair; the client sees
   }
 });
 
+/** A keepalived.conf with one tracked script run every `interval` s, for `keepalived -t` only (nothing is started). */
+const scriptConf = (interval: string, timeout: string) => `global_defs {
+  enable_script_security
+  script_user root
+}
+vrrp_script chk_times {
+  script "/bin/true"
+  interval ${interval}
+  timeout ${timeout}
+}
+vrrp_instance VI_TIMES {
+  state BACKUP
+  interface eth1
+  virtual_router_id 250
+  priority 50
+  advert_int 1
+  virtual_ipaddress {
+    172.28.129.250/32
+  }
+  track_script {
+    chk_times
+  }
+}
+`;
+
+test.serial('lvs_track in fractions of a second: keepalived 2.3.3 takes it, 2.1.5 and 2.2.7 reject it; lvsplay refuses it there before the first task', async (t) => {
+  // the real binaries first: whole seconds pass `keepalived -t` on every release, 0.5 s only on trixie's
+  for (const d of model.directors) {
+    const check = async (interval: string, timeout: string) => {
+      await (await lab.conn(d)).put('/tmp/lvsplay-times.conf', scriptConf(interval, timeout), { mode: '0600' });
+      return lab.exec(d, sh`keepalived -t -f /tmp/lvsplay-times.conf 2>&1; echo "exit $?"; rm -f /tmp/lvsplay-times.conf`);
+    };
+    const whole = (await check('1', '1')).stdout.trim();
+    const ms = (await check('0.5', '0.25')).stdout.trim();
+    t.log(`${d} (keepalived ${KEEPALIVED[releaseOf(d)]}): interval 1 → ${whole.split('\n').at(-1)}; interval 0.5 → ${ms.replace(/\n/g, ' | ')}`);
+    t.regex(whole, /^exit 0$/, `${d}: whole seconds pass keepalived -t`);
+    if (releaseOf(d) === 'trixie') t.regex(ms, /^exit 0$/, `${d}: 2.3.3 takes 0.5 s`);
+    else t.regex(ms, /interval '0\.5' must be between[\s\S]*exit [1-9]/, `${d}: keepalived ${KEEPALIVED[releaseOf(d)]} rejects 0.5 s`);
+  }
+  // lvsplay: the bullseye director's play stops before its first task, naming the installed version
+  const before = (await lab.run('bal11', sh`md5sum /etc/keepalived/keepalived.conf`)).trim();
+  const track = ['-e', JSON.stringify({ lvs_track: [{ name: 'chk_nginx', kind: 'service', unit: 'nginx', interval: 0.5 }] })];
+  const refused = await playbook('director', INVENTORY, ['--limit', 'bal11', ...track]);
+  const said = [refused.stdout, refused.stderr, JSON.stringify(refused.report?.results.filter((r) => r.status === 'failed') ?? [])].join('\n');
+  t.log(`director.ts --limit bal11 with interval 0.5: exit ${refused.code}: ${said.match(/lvs_track\[0\]\.interval[^"\n]*/)?.[0]}`);
+  t.is(refused.code, 2, said);
+  t.regex(said, /host bal11: lvs_track\[0\]\.interval = 0\.5: keepalived 2\.1\.5 \(installed 1:2\.1\.5[^)]*\) runs vrrp_script checks in whole seconds/);
+  t.is(refused.report ? totals(refused.report).changed : -1, 0, 'nothing changed');
+  t.is((await lab.run('bal11', sh`md5sum /etc/keepalived/keepalived.conf`)).trim(), before, "bal11's keepalived.conf untouched");
+  // …and trixie's director would take it (check mode: the rendered keepalived.conf, nothing applied)
+  const taken = await playbook('director', INVENTORY, ['--limit', 'bal13', '--check', '--diff', ...track]);
+  t.is(taken.code, 0, describeRun(taken));
+  t.regex(taken.stdout, /\+\s*interval 0\.5/, 'the diff shows the fractional interval');
+});
+
 interface DrillCase {
   master: string;
   backup: string;
