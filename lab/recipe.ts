@@ -180,21 +180,19 @@ export const recipe: Recipe = {
  */
 export const RELEASES = {
   bullseye: {
-    version: 11,
     dependencies: [
       'perl', 'libsnmp40', 'libglib2.0-0', 'libglib2.0-data', 'shared-mime-info', 'libicu67', 'libxml2', 'xdg-user-dirs',
       'libnl-genl-3-200', 'libnftnl11', 'libpci3', 'libsensors5', 'netbase', 'libpopt0', 'libnet1',
     ],
   },
-  bookworm: { version: 12, dependencies: recipe.dependencies },
+  bookworm: { dependencies: recipe.dependencies },
   trixie: {
-    version: 13,
     dependencies: [
       'perl', 'libsnmp40t64', 'libglib2.0-0t64', 'libglib2.0-data', 'shared-mime-info', 'libicu76', 'libxml2', 'xdg-user-dirs',
       'libnl-genl-3-200', 'libnftnl11', 'libpci3', 'libsensors5', 'netbase', 'libpopt0', 'libnet1',
     ],
   },
-} as const satisfies Record<string, { version: number; dependencies: readonly string[] }>;
+} as const satisfies Record<string, { dependencies: readonly string[] }>;
 
 export type Release = keyof typeof RELEASES;
 export const DEFAULT_RELEASE: Release = 'bookworm';
