@@ -1,5 +1,5 @@
 // lvsplay's VM lab: the inventory's hosts as qemu VMs on one private segment.
-//   npx tsx lab/lab.ts up|reset|down|status -i inventory/lab.yml [--accel auto|kvm|tcg]
+//   npx tsx lab/lab.ts up|reset [NAME…]|down|status -i inventory/lab.yml [--accel auto|kvm|tcg]
 //   npx tsx lab/lab.ts ssh NAME [-- command…] | kill NAME | start NAME | console NAME
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +16,7 @@ import type { AccelChoice } from './accel.ts';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const usage = `usage: npx tsx lab/lab.ts COMMAND [-i INVENTORY] [--accel auto|kvm|tcg]
   up              build the image if needed, start every VM (restored from its snapshot when there is one)
-  reset           every VM back to pristine (freshly booted, nothing installed)
+  reset [NAME…]   every VM (or the named ones) back to pristine (freshly booted, nothing installed)
   down            stop every VM and the switch; remove overlays, sockets and logs
   status          each VM's state, SSH port, private address, memory
   ssh NAME [-- command…]   OpenSSH into a VM with the lab's key and known_hosts
@@ -51,8 +51,11 @@ async function bringUp(mode: 'up' | 'reset' | 'start'): Promise<void> {
   const t0 = Date.now();
   const results: VmResult[] = [];
   let ctx!: LabContext;
-  const vms = mode === 'start' ? loaded.plan.vms.filter((v) => v.name === needName()) : loaded.plan.vms;
-  if (vms.length === 0) fail(`no host ${JSON.stringify(name)} in ${loaded.plan.inventoryFile}`);
+  // start NAME; reset [NAME…] (every VM when none is named); up: every VM
+  const named = mode === 'start' ? [needName()] : mode === 'reset' && name ? [name, ...rest] : undefined;
+  const unknown = named?.filter((n) => !loaded.plan.vms.some((v) => v.name === n)) ?? [];
+  if (unknown.length) fail(`no host ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${loaded.plan.inventoryFile}`);
+  const vms = named ? loaded.plan.vms.filter((v) => named.includes(v.name)) : loaded.plan.vms;
   await withLock(path.join(loaded.state.dir, 'lab.lock'), async () => {
     fs.mkdirSync(loaded.state.dir, { recursive: true });
     await new Listr(

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { clusterFromRoleVars, ipv4ConfKey } from '../../lib/lvs/index.ts';
+import { clusterFromRoleVars, ipv4ConfKey, type ClusterModel } from '../../lib/lvs/index.ts';
 import { copy, file, kmod, pkg, service, sysctl, template } from '../../lib/modules/index.ts';
 import type { RoleVars, Task } from '../../lib/types.ts';
 import { COLOCATION_UNIT, colocationArgs, colocationUnit } from './colocation.ts';
@@ -7,7 +7,28 @@ import { crashCleanupTasks } from './crash-cleanup.ts';
 import { defaults, type DirectorVars } from './defaults.ts';
 import { ipvsSyncTasks } from './ipvs-sync.ts';
 import { directorKernelModules, keepalivedConfig, trackPackages, vrrpPeerSettings } from './keepalived.ts';
+import { refuseForKeepalivedVersion } from './keepalived-version.ts';
 import { colocationMarks } from './library/colocation-marks.ts';
+
+/**
+ * The director's packages. site.ts installs them on every director at once (directorPackagesTasks)
+ * before the one-at-a-time play, where they are then already there: a fresh cluster does not wait
+ * for each director's apt in turn.
+ */
+function packageTasks(model: ClusterModel, notify: string[]): Task[] {
+  return [
+    pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify }),
+    ...(trackPackages(model).length ? [pkg({ names: trackPackages(model) }, { name: 'what the tracked checks run' })] : []),
+    ...(model.colocated.length ? [pkg({ names: ['nftables'] }, { name: 'co-located: nftables' })] : []),
+  ];
+}
+
+/** The packages alone (no handler: nothing runs yet), refused first as the role would refuse them. */
+export function directorPackagesTasks(vars: DirectorVars & RoleVars): Task[] {
+  const model = clusterFromRoleVars(vars);
+  refuseForKeepalivedVersion(model, vars.inventory_hostname, vars.facts);
+  return packageTasks(model, []);
+}
 
 export default function tasks(vars: DirectorVars & RoleVars): Task[] {
   const model = clusterFromRoleVars(vars);
@@ -15,12 +36,10 @@ export default function tasks(vars: DirectorVars & RoleVars): Task[] {
   const nat = model.kinds.includes('NAT');
   const coloc = colocationArgs(model, vars.inventory_hostname, ka.interface);
   return [
-    pkg({ names: ['keepalived', 'ipvsadm'] }, { name: 'keepalived and ipvsadm', notify: ['restart keepalived'] }),
-    ...(trackPackages(model).length ? [pkg({ names: trackPackages(model) }, { name: 'what the tracked checks run' })] : []),
+    ...packageTasks(model, ['restart keepalived']),
     // before keepalived.conf: its firewall-mark services rely on these marks
     ...(coloc
       ? [
-          pkg({ names: ['nftables'] }, { name: 'co-located: nftables' }),
           file({ path: path.posix.dirname(coloc.dest), state: 'directory', mode: '0755' }),
           colocationMarks(coloc, { name: 'co-located: mark only packets no director forwarded' }),
           copy({ content: colocationUnit(coloc.dest), dest: `/etc/systemd/system/${COLOCATION_UNIT}`, mode: '0644' }, { name: 'co-located: the marks at boot', notify: ['reload systemd units'] }),

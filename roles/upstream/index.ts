@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Role } from '../../lib/types.ts';
-import tasks, { type UpstreamVars } from './tasks.ts';
+import tasks, { handlers, type UpstreamVars } from './tasks.ts';
 
 /** A stand-in for the application servers the real servers' nginx proxies to (seed 004's 192.168.3.31–33). */
 export const upstream: Role<UpstreamVars> = {
@@ -8,6 +8,7 @@ export const upstream: Role<UpstreamVars> = {
   dir: fileURLToPath(new URL('.', import.meta.url)),
   defaults: {},
   tasks,
+  handlers,
 };
 
 export default upstream;

@@ -106,8 +106,8 @@ test.serial('multicast blocked between the directors: multicast VRRP splits the 
   const holdsOne = async () => (await lab.holders(vip)).length === 1;
   try {
     await Promise.all(directors.map((d) => unblock(lab, d))); // a leftover of an interrupted run
-    // after 21-variants' `lab reset` the lab is pristine: this is the converge 30-drill would do
-    // (a no-op on a converged lab); then the MASTER holds the VIP once its preempt_delay has run
+    // the converge 30-drill would do (a no-op on 20-site's converged lab; a fresh one when this
+    // file runs alone); then the MASTER holds the VIP once its preempt_delay has run
     const site = await playbook('site', LAB_INVENTORY);
     t.log(`site: exit ${site.code} in ${(site.ms / 1000).toFixed(0)} s`);
     t.is(site.code, 0, describeRun(site));

@@ -5,8 +5,8 @@
 // lo and eth1) it answers. In both scopes the client's ARP for the VIP is answered by the MASTER
 // director alone, and the VIP serves both real servers.
 //
-// Sequence: site (the default cluster; after 21-variants' `lab reset` this is the fresh converge
-// 30-drill would otherwise do, on a converged lab a no-op) → namespace up → scope all: no answer →
+// Sequence: site (the default cluster; on 20-site's converged lab a no-op, a fresh converge when
+// this file runs alone) → namespace up → scope all: no answer →
 // realserver.ts -t arp -e lvs_arp_scope=interfaces: answer → realserver.ts -t arp (all again): no answer, and
 // lvsplay's sysctl.d file is as the first converge left it. Always: namespace and veth deleted,
 // the real servers converged back to `all`.

@@ -138,7 +138,12 @@ test('the upstream role: one unit per port the nodes name for it', async (t) => 
   t.deepEqual(upstreamPorts(vars as never), [8081, 8082, 8083, 8084]);
   const tasks = upstream.tasks(vars as never);
   t.deepEqual(byModule(tasks, 'service').map((s) => s.args.name), ['lvsplay-upstream@8081.service', 'lvsplay-upstream@8082.service', 'lvsplay-upstream@8083.service', 'lvsplay-upstream@8084.service']);
-  t.regex(byModule(tasks, 'copy')[1].args.content, /^ExecStart=\/usr\/bin\/python3 -m http\.server %i --directory \/srv\/lvsplay-upstream$/m);
+  const [, server, unit] = byModule(tasks, 'copy');
+  t.regex(unit!.args.content, /^ExecStart=\/usr\/bin\/python3 \/usr\/local\/lib\/lvsplay-upstream\.py %i \/srv\/lvsplay-upstream$/m);
+  // a backlog for every node's health requests at once, no journal line per request
+  t.regex(server!.args.content, /request_queue_size = 128/);
+  t.regex(server!.args.content, /def log_message\(self, \*args\):\n {8}pass/);
+  t.deepEqual([server!.notify, unit!.notify], [['restart upstreams'], ['restart upstreams']]);
   t.deepEqual(upstreamPorts(roleVars(inv, upstream, 'client') as never), [], 'a host no node names serves nothing');
 });
 

@@ -1,29 +1,35 @@
-// The other forwarding methods, each converged on a pristine lab (`lab reset` before each) and proven
-// from the client: NAT (the MASTER holds the real servers' gateway), TUN (ipip to tunl0 on the real
-// servers). Three directors all active: test/lab/60-releases (its directors run three Debian releases).
-// The lab is reset once more at the end: the files that follow start from pristine.
+// The other forwarding methods, switched to on the directors as an operator would (DR → NAT → TUN:
+// keepalived.conf changes, the real servers are taken out of IPVS and put back with the new method)
+// while the real servers start pristine for each (`lab reset real1 real2`: the realserver role sets
+// up a method, it does not undo another's) — and proven from the client: NAT (the MASTER holds the
+// real servers' gateway), TUN (ipip to tunl0 on the real servers). Three directors all active:
+// test/lab/60-releases (its directors run three Debian releases).
+// The last file on this lab (it leaves the TUN cluster behind; the lab goes down after it): the files
+// before it share 20-site's converged cluster, and none pays a fresh converge of its own.
 import test from 'ava';
 import { LAB_INVENTORY, Lab, countAnswers, describeRun, lab as labCli, playbook, totals } from '../helpers/lab-cluster.ts';
 import { clusterFromInventory } from '../../lib/lvs/index.ts';
 
 let lab: Lab;
 let vip: string;
+let realservers: string[];
 
 test.before(async () => {
   lab = await Lab.open();
-  vip = clusterFromInventory(lab.inventory, (h) => h.vars).vips[0];
+  const model = clusterFromInventory(lab.inventory, (h) => h.vars);
+  vip = model.vips[0]!;
+  realservers = model.realservers.map((r) => r.name);
 });
 
-test.after.always(async (t) => {
+test.after.always(async () => {
   await lab?.close();
-  await reset(t);
 });
 
-async function reset(t: { log: (...a: unknown[]) => void }) {
+async function resetRealservers(t: { log: (...a: unknown[]) => void }) {
   await lab.close();
-  const r = await labCli('reset');
-  if (r.code !== 0) throw new Error(`lab reset failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  t.log(`lab reset in ${(r.ms / 1000).toFixed(1)} s`);
+  const r = await labCli('reset', LAB_INVENTORY, realservers);
+  if (r.code !== 0) throw new Error(`lab reset ${realservers.join(' ')} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  t.log(`lab reset ${realservers.join(' ')} in ${(r.ms / 1000).toFixed(1)} s`);
 }
 
 const VARIANTS = [
@@ -31,9 +37,10 @@ const VARIANTS = [
   { kind: 'TUN', forward: 'Tunnel', extra: '{lvs_services: [{port: 80, lb_kind: TUN}]}' },
 ];
 
-for (const v of VARIANTS) {
-  test.serial(`${v.kind}: converges on a pristine lab, serves real1 and real2 alternately, and a second run changes nothing`, async (t) => {
-    await reset(t);
+for (const [i, v] of VARIANTS.entries()) {
+  const from = i === 0 ? 'DR' : VARIANTS[i - 1]!.kind;
+  test.serial(`${v.kind}: the directors switched from ${from}, the real servers pristine: serves real1 and real2 alternately, and a second run changes nothing`, async (t) => {
+    await resetRealservers(t);
     const r = await playbook('site', LAB_INVENTORY, ['-e', v.extra]);
     t.log(`${v.kind} converge: ${(r.ms / 1000).toFixed(1)} s`);
     t.is(r.code, 0, describeRun(r));
