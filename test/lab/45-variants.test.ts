@@ -1,5 +1,5 @@
 // The other forwarding methods, switched to on the directors as an operator would (DR → NAT → TUN:
-// keepalived.conf changes, the real servers are taken out of IPVS and put back with the new method)
+// a new keepalived.conf, taken by keepalived's reload; the test reads the method back from IPVS)
 // while the real servers start pristine for each (`lab reset real1 real2`: the realserver role sets
 // up a method, it does not undo another's) — and proven from the client: NAT (the MASTER holds the
 // real servers' gateway), TUN (ipip to tunl0 on the real servers). Three directors all active:
