@@ -111,11 +111,11 @@ function probeStall(run: RunRecord, from: number, to: number): number {
 
 // ---------------------------------------------------------------- drill and converge
 
-async function converge(t: ExecutionContext, args: string[] = []): Promise<number> {
-  const r = await playbook('site', LAB_INVENTORY, args);
+async function converge(t: ExecutionContext): Promise<number> {
+  const r = await playbook('site', LAB_INVENTORY);
   t.is(r.code, 0, describeRun(r));
   const sum = r.report ? totals(r.report) : { changed: -1 };
-  t.log(`site ${args.join(' ')}: ${sum.changed} changed in ${(r.ms / 1000).toFixed(0)} s`);
+  t.log(`site: ${sum.changed} changed in ${(r.ms / 1000).toFixed(0)} s`);
   return sum.changed;
 }
 
@@ -143,7 +143,7 @@ function recordFixture(r: RunRecord): void {
 }
 
 /** Drill `modes` with the independent prober alongside; returns the runs with what the prober saw. */
-async function drillAlongside(t: ExecutionContext, modes: string[], extra: string[]): Promise<Array<{ run: RunRecord; attempts: Attempt[] }>> {
+async function drillAlongside(t: ExecutionContext, modes: string[]): Promise<Array<{ run: RunRecord; attempts: Attempt[] }>> {
   const lab = await Lab.open();
   try {
     const vip = clusterFromInventory(lab.inventory, (h) => h.vars).vips[0]!;
@@ -151,12 +151,12 @@ async function drillAlongside(t: ExecutionContext, modes: string[], extra: strin
     let result: PlaybookRun;
     let text: string;
     try {
-      result = await playbook('drill', LAB_INVENTORY, ['--mode', modes.join(','), ...extra]);
+      result = await playbook('drill', LAB_INVENTORY, ['--mode', modes.join(',')]);
     } finally {
       text = await prober.stop();
     }
     const json = result.report as unknown as DrillJson | undefined;
-    t.log(`drill --mode ${modes.join(',')} ${extra.join(' ')}: ${(result.ms / 1000).toFixed(0)} s\n${describeDrill(json)}`);
+    t.log(`drill --mode ${modes.join(',')}: ${(result.ms / 1000).toFixed(0)} s\n${describeDrill(json)}`);
     t.is(result.code, 0, `${describeDrillRun(result)}\n${describeDrill(json)}`);
     t.truthy(json);
     t.deepEqual(json!.runs.map((r) => r.label.mode), modes);
@@ -222,25 +222,24 @@ function compare(t: ExecutionContext, { run, attempts }: { run: RunRecord; attem
   t.truthy(run.failbackAt, `${name}: preemption brought the VIP back to ${run.master}`);
 }
 
-for (const profile of ['default'] as const) {
-  const extra: string[] = [];
-  const modes = ['stop', 'link', 'poweroff'];
-  let runs: Array<{ run: RunRecord; attempts: Attempt[] }> = [];
+// the default profile (the fast one's drill-vs-prober figures: bench/drill.ts)
+const PROFILE = 'default';
+const MODES = ['stop', 'link', 'poweroff'];
+let runs: Array<{ run: RunRecord; attempts: Attempt[] }> = [];
 
-  test.serial(`${profile}: converge, then drill ${modes.join(', ')} with an independent prober alongside`, async (t) => {
-    t.timeout(25 * 60_000);
-    await converge(t, extra);
-    runs = await drillAlongside(t, modes, extra);
+test.serial(`${PROFILE}: converge, then drill ${MODES.join(', ')} with an independent prober alongside`, async (t) => {
+  t.timeout(25 * 60_000);
+  await converge(t);
+  runs = await drillAlongside(t, MODES);
+});
+
+for (const mode of MODES) {
+  const agreement = AGREEMENT_PROVEN.has(`${mode}/${PROFILE}`) ? "the drill's outage agrees with the independent prober (±10 % or ±50 ms)" : 'the drill beside the independent prober (Δ logged)';
+  test.serial(`${PROFILE}/${mode}: ${agreement}; resolution one interval; fates definite at both events`, (t) => {
+    const r = runs.find((x) => x.run.label.mode === mode);
+    if (!r) return t.fail(`no ${mode} run`);
+    compare(t, r);
   });
-
-  for (const mode of ['stop', 'link', 'poweroff']) {
-    const agreement = AGREEMENT_PROVEN.has(`${mode}/${profile}`) ? "the drill's outage agrees with the independent prober (±10 % or ±50 ms)" : 'the drill beside the independent prober (Δ logged)';
-    test.serial(`${profile}/${mode}: ${agreement}; resolution one interval; fates definite at both events`, (t) => {
-      const r = runs.find((x) => x.run.label.mode === mode);
-      if (!r) return t.fail(`no ${mode} run`);
-      compare(t, r);
-    });
-  }
 }
 
 test.serial('a site run reports 0 changed (the drills left the cluster as they found it)', async (t) => {
